@@ -1,0 +1,38 @@
+#include "cli/engine_session.h"
+
+#include <chrono>
+#include <charconv>
+
+#include "core/error.h"
+
+namespace kiln::cli {
+
+std::unique_ptr<EngineSession> EngineSession::open(const std::filesystem::path& dir) {
+  const auto start = std::chrono::steady_clock::now();
+  auto s = std::make_unique<EngineSession>(
+      EngineSession{engine::Engine::open(dir, engine::host_cpu_target()), runtime::make_cpu_backend(), nullptr});
+  s->generator = std::make_unique<runtime::Generator>(s->engine, *s->backend);
+  s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return s;
+}
+
+std::vector<int32_t> parse_id_list(const std::string& text, const char* option) {
+  std::vector<int32_t> ids;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    std::size_t b = pos, e = comma;
+    while (b < e && text[b] == ' ') ++b;
+    while (e > b && text[e - 1] == ' ') --e;
+    int32_t v = 0;
+    const auto [ptr, ec] = std::from_chars(text.data() + b, text.data() + e, v);
+    if (b == e || ec != std::errc() || ptr != text.data() + e) {
+      throw_error(option, ": '", text.substr(pos, comma - pos), "' is not a token id (expected e.g. 1,2,3)");
+    }
+    ids.push_back(v);
+    pos = comma + 1;
+  }
+  return ids;
+}
+
+}  // namespace kiln::cli

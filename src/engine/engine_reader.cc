@@ -1,0 +1,87 @@
+#include "engine/engine_reader.h"
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/version.h"
+#include "engine/checksum.h"
+
+namespace kiln::engine {
+namespace fs = std::filesystem;
+
+Manifest Engine::read_manifest(const fs::path& dir) {
+  const fs::path file = dir / "engine.json";
+  if (!fs::is_directory(dir)) throw_error("engine ", dir.string(), " does not exist");
+  if (!fs::exists(file)) throw_error(dir.string(), " is not a kiln engine (no engine.json)");
+  std::ifstream in(file);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw_error(file.string(), " is not valid JSON: ", e.what());
+  }
+  Manifest m = manifest_from_json(j, file.string());
+  if (m.format_version != kFormatVersion) {
+    throw_error("engine ", dir.string(), " has format version ", m.format_version, ", but kiln ", kVersion,
+                " reads format version ", kFormatVersion, ": rebuild the engine with this kiln");
+  }
+  return m;
+}
+
+Engine Engine::open(const fs::path& dir, const std::optional<Target>& expected) {
+  Engine e;
+  e.dir_ = dir;
+  e.manifest_ = read_manifest(dir);
+  if (expected && !(e.manifest_.target == *expected)) {
+    throw_error("engine ", dir.string(), " was built for ", e.manifest_.target.describe(), ", but this machine runs ",
+                expected->describe(), ": rebuild it with `kiln build --target ", expected->backend, "`");
+  }
+  for (const auto& rank : e.manifest_.ranks) {
+    const fs::path blob_path = dir / rank.file;
+    auto blob = MappedFile::open(blob_path);
+    if (blob->size() != rank.size) {
+      throw_error("engine blob ", blob_path.string(), " has ", blob->size(), " bytes, engine.json says ", rank.size,
+                  " (truncated or incomplete copy?)");
+    }
+    std::unordered_map<std::string, const TensorEntry*> index;
+    for (const auto& t : rank.tensors) {
+      if (t.offset + t.nbytes > rank.size ||
+          t.nbytes != static_cast<uint64_t>(shape_numel(t.shape)) * dtype_size(t.dtype)) {
+        throw_error("engine.json: tensor '", t.name, "' of ", rank.file, " has an inconsistent offset or size");
+      }
+      index.emplace(t.name, &t);
+    }
+    e.blobs_.push_back(std::move(blob));
+    e.index_.push_back(std::move(index));
+  }
+  return e;
+}
+
+bool Engine::has_tensor(int rank, std::string_view name) const {
+  return index_.at(static_cast<std::size_t>(rank)).count(std::string(name)) > 0;
+}
+
+TensorView Engine::tensor(int rank, std::string_view name) const {
+  const auto& index = index_.at(static_cast<std::size_t>(rank));
+  auto it = index.find(std::string(name));
+  if (it == index.end()) throw_error("engine ", dir_.string(), " has no tensor '", name, "' in rank ", rank);
+  const auto& blob = blobs_[static_cast<std::size_t>(rank)];
+  TensorView v;
+  v.dtype = it->second->dtype;
+  v.shape = it->second->shape;
+  v.data = blob->data() + it->second->offset;
+  v.keep_alive = blob;
+  return v;
+}
+
+void Engine::verify_checksums() const {
+  for (std::size_t r = 0; r < blobs_.size(); ++r) {
+    Checksum64 sum;
+    sum.update(blobs_[r]->data(), blobs_[r]->size());
+    if (sum.digest() != manifest_.ranks[r].checksum) {
+      throw_error("engine blob ", (dir_ / manifest_.ranks[r].file).string(), " does not match its checksum");
+    }
+  }
+}
+
+}  // namespace kiln::engine

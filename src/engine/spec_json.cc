@@ -1,0 +1,119 @@
+#include "engine/spec_json.h"
+
+#include "core/error.h"
+
+namespace kiln::engine {
+namespace {
+
+template <typename Enum, std::size_t N>
+Enum enum_from(const nlohmann::json& j, const char* key, const std::array<Enum, N>& values,
+               std::string_view (*name_of)(Enum)) {
+  const std::string text = j.at(key).get<std::string>();
+  for (Enum v : values) {
+    if (name_of(v) == text) return v;
+  }
+  throw_error("engine.json: model.", key, " has unknown value '", text, "'");
+}
+
+constexpr std::array kNorms{NormKind::rms, NormKind::layer};
+constexpr std::array kActivations{Activation::silu, Activation::gelu, Activation::gelu_tanh};
+constexpr std::array kPositions{PositionKind::rope, PositionKind::alibi, PositionKind::learned, PositionKind::none};
+constexpr std::array kRopeStyles{RopeStyle::neox, RopeStyle::interleaved};
+constexpr std::array kRopeScalings{RopeScaling::none, RopeScaling::linear, RopeScaling::dynamic, RopeScaling::llama3,
+                                   RopeScaling::yarn};
+
+}  // namespace
+
+nlohmann::json spec_to_json(const ModelSpec& s) {
+  return {
+      {"family", s.family},
+      {"hf_architecture", s.hf_architecture},
+      {"vocab_size", s.vocab_size},
+      {"hidden_size", s.hidden_size},
+      {"num_layers", s.num_layers},
+      {"num_heads", s.num_heads},
+      {"num_kv_heads", s.num_kv_heads},
+      {"head_dim", s.head_dim},
+      {"intermediate_size", s.intermediate_size},
+      {"max_positions", s.max_positions},
+      {"norm", norm_kind_name(s.norm)},
+      {"norm_eps", s.norm_eps},
+      {"norm_bias", s.norm_bias},
+      {"parallel_block", s.parallel_block},
+      {"parallel_two_norms", s.parallel_two_norms},
+      {"qkv_bias", s.qkv_bias},
+      {"out_bias", s.out_bias},
+      {"positions", position_kind_name(s.positions)},
+      {"rope",
+       {{"style", rope_style_name(s.rope.style)},
+        {"rotary_dim", s.rope.rotary_dim},
+        {"theta", s.rope.theta},
+        {"scaling", rope_scaling_name(s.rope.scaling)},
+        {"factor", s.rope.factor},
+        {"low_freq_factor", s.rope.low_freq_factor},
+        {"high_freq_factor", s.rope.high_freq_factor},
+        {"original_max_positions", s.rope.original_max_positions},
+        {"frequency_dtype", dtype_name(s.rope.frequency_dtype)}}},
+      {"sliding_window", s.sliding_window},
+      {"activation", activation_name(s.activation)},
+      {"gated_mlp", s.gated_mlp},
+      {"mlp_bias", s.mlp_bias},
+      {"num_experts", s.num_experts},
+      {"experts_per_token", s.experts_per_token},
+      {"tied_embeddings", s.tied_embeddings},
+      {"lm_head_bias", s.lm_head_bias},
+      {"eos_token_ids", s.eos_token_ids},
+      {"bos_token_id", s.bos_token_id},
+  };
+}
+
+ModelSpec spec_from_json(const nlohmann::json& j) {
+  try {
+    ModelSpec s;
+    s.family = j.at("family").get<std::string>();
+    s.hf_architecture = j.at("hf_architecture").get<std::string>();
+    s.vocab_size = j.at("vocab_size").get<int64_t>();
+    s.hidden_size = j.at("hidden_size").get<int64_t>();
+    s.num_layers = j.at("num_layers").get<int64_t>();
+    s.num_heads = j.at("num_heads").get<int64_t>();
+    s.num_kv_heads = j.at("num_kv_heads").get<int64_t>();
+    s.head_dim = j.at("head_dim").get<int64_t>();
+    s.intermediate_size = j.at("intermediate_size").get<int64_t>();
+    s.max_positions = j.at("max_positions").get<int64_t>();
+    s.norm = enum_from(j, "norm", kNorms, norm_kind_name);
+    s.norm_eps = j.at("norm_eps").get<double>();
+    s.norm_bias = j.at("norm_bias").get<bool>();
+    s.parallel_block = j.at("parallel_block").get<bool>();
+    s.parallel_two_norms = j.at("parallel_two_norms").get<bool>();
+    s.qkv_bias = j.at("qkv_bias").get<bool>();
+    s.out_bias = j.at("out_bias").get<bool>();
+    s.positions = enum_from(j, "positions", kPositions, position_kind_name);
+    const auto& r = j.at("rope");
+    s.rope.style = enum_from(r, "style", kRopeStyles, rope_style_name);
+    s.rope.rotary_dim = r.at("rotary_dim").get<int64_t>();
+    s.rope.theta = r.at("theta").get<double>();
+    s.rope.scaling = enum_from(r, "scaling", kRopeScalings, rope_scaling_name);
+    s.rope.factor = r.at("factor").get<double>();
+    s.rope.low_freq_factor = r.at("low_freq_factor").get<double>();
+    s.rope.high_freq_factor = r.at("high_freq_factor").get<double>();
+    s.rope.original_max_positions = r.at("original_max_positions").get<int64_t>();
+    if (!parse_dtype(r.at("frequency_dtype").get<std::string>(), &s.rope.frequency_dtype)) {
+      throw_error("engine.json: model.rope.frequency_dtype is not a dtype");
+    }
+    s.sliding_window = j.at("sliding_window").get<int64_t>();
+    s.activation = enum_from(j, "activation", kActivations, activation_name);
+    s.gated_mlp = j.at("gated_mlp").get<bool>();
+    s.mlp_bias = j.at("mlp_bias").get<bool>();
+    s.num_experts = j.at("num_experts").get<int64_t>();
+    s.experts_per_token = j.at("experts_per_token").get<int64_t>();
+    s.tied_embeddings = j.at("tied_embeddings").get<bool>();
+    s.lm_head_bias = j.at("lm_head_bias").get<bool>();
+    s.eos_token_ids = j.at("eos_token_ids").get<std::vector<int64_t>>();
+    s.bos_token_id = j.at("bos_token_id").get<int64_t>();
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    throw_error("engine.json: the model description is incomplete or malformed: ", e.what());
+  }
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,41 @@
+// InternLM2: Llama with new names and wqkv grouped per KV head [q_0..q_{g-1}, k, v].
+#include "models/llama_layout.h"
+#include "models/registry.h"
+
+namespace kiln::models {
+namespace {
+
+class InternLM2Adapter final : public Adapter {
+ public:
+  std::string_view name() const override { return "internlm2"; }
+  std::vector<std::string_view> architectures() const override { return {"InternLM2ForCausalLM"}; }
+  std::vector<std::string_view> model_types() const override { return {"internlm2"}; }
+
+  ModelSpec spec(const checkpoint::HfConfig& config) const override {
+    ModelSpec s = llama_spec(config);
+    s.family = "internlm2";
+    s.qkv_bias = s.out_bias = config.get_bool("bias", false);
+    return s;
+  }
+
+  std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
+    LlamaLayout l;
+    l.embed = "model.tok_embeddings.weight";
+    l.lm_head = "output.weight";
+    l.attn_norm = "attention_norm.weight";
+    l.mlp_norm = "ffn_norm.weight";
+    l.qkv_storage = QkvStorage::fused_grouped;
+    l.qkv_fused = "attention.wqkv";
+    l.o = "attention.wo";
+    l.gate = "feed_forward.w1";
+    l.up = "feed_forward.w3";
+    l.down = "feed_forward.w2";
+    return llama_tensors(spec, weights, l);
+  }
+};
+
+}  // namespace
+
+void register_internlm2(Registry& registry) { registry.add(std::make_unique<InternLM2Adapter>()); }
+
+}  // namespace kiln::models

@@ -1,0 +1,44 @@
+// LLaMA 2/3, Mistral, Qwen2 and InternLM (v1): one HF layout, differing only in
+// which projections carry biases and whether a sliding window applies.
+#include "models/llama_layout.h"
+#include "models/registry.h"
+
+namespace kiln::models {
+namespace {
+
+class LlamaAdapter final : public Adapter {
+ public:
+  std::string_view name() const override { return "llama"; }
+  std::vector<std::string_view> architectures() const override {
+    return {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "InternLMForCausalLM"};
+  }
+  std::vector<std::string_view> model_types() const override { return {"llama", "mistral", "qwen2", "internlm"}; }
+
+  ModelSpec spec(const checkpoint::HfConfig& config) const override {
+    ModelSpec s = llama_spec(config);
+    const std::string type = config.model_type();
+    s.family = type.empty() ? "llama" : type;
+    if (type == "qwen2") {
+      s.qkv_bias = true;
+      if (config.get_bool("use_sliding_window", false)) s.sliding_window = config.get_int("sliding_window", 0);
+    } else if (type == "internlm") {
+      s.qkv_bias = s.out_bias = config.get_bool("bias", true);
+    } else {
+      s.qkv_bias = s.out_bias = config.get_bool("attention_bias", false);
+      s.sliding_window = config.get_int("sliding_window", 0);
+    }
+    return s;
+  }
+
+  std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
+    return llama_tensors(spec, weights, LlamaLayout{});
+  }
+
+  bool ignorable(std::string_view name) const override { return name.ends_with("rotary_emb.inv_freq"); }
+};
+
+}  // namespace
+
+void register_llama(Registry& registry) { registry.add(std::make_unique<LlamaAdapter>()); }
+
+}  // namespace kiln::models

@@ -1,0 +1,92 @@
+// The device interface the decoder graph is written against. One graph, one
+// implementation of each op per device (CTranslate2 style): the CPU backend
+// here, a CUDA backend beside it later. Activations are fp32 buffers the
+// backend allocates; host-side step metadata (positions, block tables) is
+// passed as plain host data and copied by backends that need it on the device.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "core/model_spec.h"
+#include "core/tensor.h"
+#include "runtime/kv_cache.h"
+#include "runtime/rope_table.h"
+
+namespace kiln::runtime {
+
+// A weight as the backend's kernels read it.
+struct Weight {
+  DType dtype = DType::f32;
+  Shape shape;
+  const void* data = nullptr;
+  std::shared_ptr<const void> keep_alive;
+  int64_t rows() const { return shape.at(0); }
+  int64_t cols() const { return shape.size() > 1 ? shape[1] : 1; }
+  explicit operator bool() const { return data != nullptr; }
+};
+
+// Activation memory owned by a backend.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual float* data() = 0;
+  virtual int64_t size() const = 0;  // floats
+};
+
+// One sequence's share of a step: `count` new tokens, rows [row, row + count)
+// of the step's activations, at positions [start, start + count).
+struct StepSequence {
+  const SequenceKv* kv = nullptr;
+  int64_t row = 0;
+  int64_t start = 0;
+  int64_t count = 0;
+};
+
+struct AttentionParams {
+  int64_t num_heads = 0;  // per rank
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t sliding_window = 0;
+  const std::vector<float>* alibi_slopes = nullptr;  // per head of this rank, or null
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+
+  virtual Weight upload(const TensorView& host) = 0;
+  virtual std::unique_ptr<Buffer> allocate(int64_t floats) = 0;
+  // K and V storage for `config` (per rank `rank`).
+  virtual void allocate_kv(const KvCacheConfig& config, int rank) = 0;
+
+  // out[r] = table[ids[r]]
+  virtual void embed(const Weight& table, const std::vector<int32_t>& ids, float* out) = 0;
+  // x[r] += table[positions[r]] (learned positions)
+  virtual void add_rows(const Weight& table, const std::vector<int32_t>& positions, float* x) = 0;
+  virtual void norm(NormKind kind, const float* x, const Weight& weight, const Weight* bias, double eps, int64_t rows,
+                    float* out) = 0;
+  // out[rows, W.rows] = x[rows, W.cols] * W^T (+ bias)
+  virtual void linear(const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out) = 0;
+  // Rotates the q and k heads of qkv rows in place ([rows][q; k; v] per rank).
+  virtual void rope(float* qkv, const std::vector<int32_t>& positions, const RopeSpec& spec, const RopeTable& table,
+                    const AttentionParams& p) = 0;
+  // Stores the step's K and V in the cache and writes attention output [rows, heads*head_dim].
+  virtual void attention(int rank, int64_t layer, const float* qkv, const std::vector<StepSequence>& seqs,
+                         const KvCacheConfig& kv, const AttentionParams& p, float* out) = 0;
+  // out[r] = act(gate[r]) * up[r] from gate_up rows [gate; up] of width 2 * inner.
+  virtual void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out) = 0;
+  virtual void activation(Activation act, float* x, int64_t n) = 0;
+  virtual void add(float* x, const float* y, int64_t n) = 0;  // x += y
+  virtual void add_bias(float* x, const Weight& bias, int64_t rows) = 0;
+  // out[i] = x[rows[i]] for rows of `cols` floats.
+  virtual void gather_rows(const float* x, const std::vector<int64_t>& rows, int64_t cols, float* out) = 0;
+  virtual void copy_to_host(const float* device, int64_t n, float* host) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+
+}  // namespace kiln::runtime

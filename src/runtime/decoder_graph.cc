@@ -1,0 +1,155 @@
+#include "runtime/decoder_graph.h"
+
+#include <cmath>
+
+#include "core/error.h"
+
+namespace kiln::runtime {
+
+std::vector<float> alibi_slopes(int64_t heads) {
+  auto power_of_two = [](int64_t n) {
+    const double start = std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(n)) - 3)));
+    std::vector<float> s;
+    for (int64_t i = 0; i < n; ++i) s.push_back(static_cast<float>(start * std::pow(start, static_cast<double>(i))));
+    return s;
+  };
+  const int64_t closest = int64_t{1} << static_cast<int>(std::floor(std::log2(static_cast<double>(heads))));
+  std::vector<float> slopes = power_of_two(closest);
+  if (closest != heads) {
+    const std::vector<float> extra = alibi_slopes(2 * closest);
+    for (int64_t i = 0; i < heads - closest; ++i) slopes.push_back(extra[static_cast<std::size_t>(2 * i)]);
+  }
+  return slopes;
+}
+
+DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
+    : spec_(engine.manifest().spec), tp_(engine.manifest().tensor_parallel), backend_(backend) {
+  weights_ = ModelWeights::load(engine, backend);
+  const auto& limits = engine.manifest().limits;
+  const int64_t context = limits.max_input_len + limits.max_output_len;
+  if (spec_.positions == PositionKind::rope) rope_ = RopeTable::build(spec_.rope, context);
+  attn_.num_heads = spec_.num_heads / tp_;
+  attn_.num_kv_heads = spec_.num_kv_heads / tp_;
+  attn_.head_dim = spec_.head_dim;
+  attn_.sliding_window = spec_.sliding_window;
+  if (spec_.positions == PositionKind::alibi) alibi_slopes_ = alibi_slopes(spec_.num_heads);
+}
+
+void DecoderGraph::reset_kv_cache(int64_t num_blocks) {
+  KvCacheConfig c;
+  c.num_layers = spec_.num_layers;
+  c.kv_heads = attn_.num_kv_heads;
+  c.head_dim = spec_.head_dim;
+  c.block_size = kBlockSize;
+  c.num_blocks = num_blocks;
+  kv_ = std::make_unique<KvCache>(c);
+  for (int r = 0; r < tp_; ++r) backend_.allocate_kv(c, r);
+}
+
+float* DecoderGraph::scratch(std::size_t slot, int64_t floats) {
+  if (scratch_.size() <= slot) scratch_.resize(slot + 1);
+  if (!scratch_[slot] || scratch_[slot]->size() < floats) scratch_[slot] = backend_.allocate(floats);
+  return scratch_[slot]->data();
+}
+
+// Scratch slots, one per live activation.
+enum Slot : std::size_t { kX, kNormed, kQkv, kAttn, kAttnSum, kPartial, kGateUp, kAct, kMlpSum, kNormed2, kLast, kLogits };
+
+void DecoderGraph::attention_block(int64_t layer, const float* normed, const StepInput& step, float* out) {
+  const auto rows = static_cast<int64_t>(step.tokens.size());
+  const int64_t H = spec_.hidden_size;
+  for (int r = 0; r < tp_; ++r) {
+    const LayerWeights& w = weights_.ranks[static_cast<std::size_t>(r)].layers[static_cast<std::size_t>(layer)];
+    float* qkv = scratch(kQkv, rows * w.qkv.rows());
+    backend_.linear(normed, rows, w.qkv, w.qkv_bias ? &w.qkv_bias : nullptr, qkv);
+    if (spec_.positions == PositionKind::rope) backend_.rope(qkv, step.positions, spec_.rope, rope_, attn_);
+    AttentionParams p = attn_;
+    std::vector<float> slopes;
+    if (!alibi_slopes_.empty()) {
+      slopes.assign(alibi_slopes_.begin() + r * attn_.num_heads, alibi_slopes_.begin() + (r + 1) * attn_.num_heads);
+      p.alibi_slopes = &slopes;
+    }
+    float* attn = scratch(kAttn, rows * attn_.num_heads * attn_.head_dim);
+    backend_.attention(r, layer, qkv, step.seqs, kv_->config(), p, attn);
+    // Rank 0 writes the sum; the others add their partial output to it.
+    float* target = r == 0 ? out : scratch(kPartial, rows * H);
+    backend_.linear(attn, rows, w.out, nullptr, target);
+    if (r > 0) backend_.add(out, target, rows * H);
+  }
+  const LayerWeights& w0 = weights_.ranks[0].layers[static_cast<std::size_t>(layer)];
+  if (w0.out_bias) backend_.add_bias(out, w0.out_bias, rows);
+}
+
+void DecoderGraph::mlp_block(int64_t layer, const float* normed, int64_t rows, float* out) {
+  const int64_t H = spec_.hidden_size;
+  for (int r = 0; r < tp_; ++r) {
+    const LayerWeights& w = weights_.ranks[static_cast<std::size_t>(r)].layers[static_cast<std::size_t>(layer)];
+    float* act;
+    if (spec_.gated_mlp) {
+      const int64_t inner = w.gate_up.rows() / 2;
+      float* gate_up = scratch(kGateUp, rows * 2 * inner);
+      backend_.linear(normed, rows, w.gate_up, nullptr, gate_up);
+      act = scratch(kAct, rows * inner);
+      backend_.gated_activation(spec_.activation, gate_up, rows, inner, act);
+    } else {
+      act = scratch(kAct, rows * w.up.rows());
+      backend_.linear(normed, rows, w.up, w.up_bias ? &w.up_bias : nullptr, act);
+      backend_.activation(spec_.activation, act, rows * w.up.rows());
+    }
+    float* target = r == 0 ? out : scratch(kPartial, rows * H);
+    backend_.linear(act, rows, w.down, nullptr, target);
+    if (r > 0) backend_.add(out, target, rows * H);
+  }
+  const LayerWeights& w0 = weights_.ranks[0].layers[static_cast<std::size_t>(layer)];
+  if (w0.down_bias) backend_.add_bias(out, w0.down_bias, rows);
+}
+
+void DecoderGraph::forward(const StepInput& step, std::vector<float>& logits) {
+  const auto rows = static_cast<int64_t>(step.tokens.size());
+  const int64_t H = spec_.hidden_size;
+  if (rows == 0) throw_error("internal: empty step");
+  float* x = scratch(kX, rows * H);
+  float* normed = scratch(kNormed, rows * H);
+  float* attn_sum = scratch(kAttnSum, rows * H);
+  float* mlp_sum = scratch(kMlpSum, rows * H);
+  backend_.embed(weights_.embed, step.tokens, x);
+  if (weights_.pos_embed) backend_.add_rows(weights_.pos_embed, step.positions, x);
+
+  for (int64_t i = 0; i < spec_.num_layers; ++i) {
+    const LayerWeights& w = weights_.ranks[0].layers[static_cast<std::size_t>(i)];
+    const Weight* attn_norm_bias = w.attn_norm_bias ? &w.attn_norm_bias : nullptr;
+    const Weight* mlp_norm_bias = w.mlp_norm_bias ? &w.mlp_norm_bias : nullptr;
+    backend_.norm(spec_.norm, x, w.attn_norm, attn_norm_bias, spec_.norm_eps, rows, normed);
+    attention_block(i, normed, step, attn_sum);
+    if (spec_.parallel_block) {
+      // x += attn(norm1(x)) + mlp(norm1(x) or norm2(x))
+      const float* mlp_in = normed;
+      if (spec_.parallel_two_norms) {
+        float* normed2 = scratch(kNormed2, rows * H);
+        backend_.norm(spec_.norm, x, w.mlp_norm, mlp_norm_bias, spec_.norm_eps, rows, normed2);
+        mlp_in = normed2;
+      }
+      mlp_block(i, mlp_in, rows, mlp_sum);
+      backend_.add(x, attn_sum, rows * H);
+      backend_.add(x, mlp_sum, rows * H);
+    } else {
+      backend_.add(x, attn_sum, rows * H);
+      backend_.norm(spec_.norm, x, w.mlp_norm, mlp_norm_bias, spec_.norm_eps, rows, normed);
+      mlp_block(i, normed, rows, mlp_sum);
+      backend_.add(x, mlp_sum, rows * H);
+    }
+  }
+
+  const auto n = static_cast<int64_t>(step.logit_rows.size());
+  float* last = scratch(kLast, n * H);
+  backend_.gather_rows(x, step.logit_rows, H, last);
+  float* last_normed = scratch(kNormed2, n * H);
+  backend_.norm(spec_.norm, last, weights_.final_norm, weights_.final_norm_bias ? &weights_.final_norm_bias : nullptr,
+                spec_.norm_eps, n, last_normed);
+  float* out = scratch(kLogits, n * spec_.vocab_size);
+  backend_.linear(last_normed, n, weights_.lm_head, weights_.lm_head_bias ? &weights_.lm_head_bias : nullptr, out);
+  logits.resize(static_cast<std::size_t>(n * spec_.vocab_size));
+  backend_.copy_to_host(out, n * spec_.vocab_size, logits.data());
+}
+
+}  // namespace kiln::runtime

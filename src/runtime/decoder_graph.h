@@ -1,0 +1,62 @@
+// The canonical decoder, once for every family and every backend: embedding,
+// then per layer norm -> attention -> MLP (sequential or parallel), final norm
+// and LM head. Tensor-parallel ranks run each layer's sharded projections and
+// their partial outputs are summed (the all-reduce); on the CPU the ranks run
+// one after the other in this process.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "engine/engine_reader.h"
+#include "runtime/backend.h"
+#include "runtime/kv_cache.h"
+#include "runtime/model_weights.h"
+#include "runtime/rope_table.h"
+
+namespace kiln::runtime {
+
+// One engine step: several sequences, each with one or more new tokens
+// (prefill chunk or decode), flattened into rows.
+struct StepInput {
+  std::vector<int32_t> tokens;     // one per row
+  std::vector<int32_t> positions;  // one per row
+  std::vector<StepSequence> seqs;
+  std::vector<int64_t> logit_rows;  // rows whose next-token logits are wanted
+};
+
+class DecoderGraph {
+ public:
+  DecoderGraph(const engine::Engine& engine, Backend& backend);
+
+  const ModelSpec& spec() const { return spec_; }
+  // (Re)creates the paged KV cache with room for `num_blocks` blocks per layer.
+  void reset_kv_cache(int64_t num_blocks);
+  KvCache& kv_cache() { return *kv_; }
+  int64_t block_size() const { return kBlockSize; }
+
+  // Runs the step; `logits` receives [logit_rows.size(), vocab] on the host.
+  // The caller has reserved KV blocks for every sequence's new length.
+  void forward(const StepInput& step, std::vector<float>& logits);
+
+ private:
+  static constexpr int64_t kBlockSize = 16;
+  float* scratch(std::size_t slot, int64_t floats);
+  void attention_block(int64_t layer, const float* normed, const StepInput& step, float* out);
+  void mlp_block(int64_t layer, const float* normed, int64_t rows, float* out);
+
+  ModelSpec spec_;
+  int tp_;
+  Backend& backend_;
+  ModelWeights weights_;
+  RopeTable rope_;
+  AttentionParams attn_;
+  std::vector<float> alibi_slopes_;
+  std::unique_ptr<KvCache> kv_;
+  std::vector<std::unique_ptr<Buffer>> scratch_;
+};
+
+// ALiBi slopes for n heads (Press et al.; as in the Baichuan/BLOOM code).
+std::vector<float> alibi_slopes(int64_t heads);
+
+}  // namespace kiln::runtime

@@ -1,0 +1,48 @@
+#include "runtime/model_weights.h"
+
+namespace kiln::runtime {
+namespace tn = tensor_names;
+
+ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) {
+  const ModelSpec& s = engine.manifest().spec;
+  auto required = [&](int rank, const std::string& name) { return backend.upload(engine.tensor(rank, name)); };
+  auto optional = [&](int rank, const std::string& name) {
+    return engine.has_tensor(rank, name) ? backend.upload(engine.tensor(rank, name)) : Weight{};
+  };
+  ModelWeights w;
+  w.embed = required(0, tn::kEmbed);
+  w.pos_embed = optional(0, tn::kPosEmbed);
+  w.final_norm = required(0, tn::kFinalNormWeight);
+  w.final_norm_bias = optional(0, tn::kFinalNormBias);
+  w.lm_head = s.tied_embeddings ? w.embed : required(0, tn::kLmHead);
+  w.lm_head_bias = optional(0, tn::kLmHeadBias);
+  for (int r = 0; r < engine.manifest().tensor_parallel; ++r) {
+    RankWeights rank;
+    for (int64_t i = 0; i < s.num_layers; ++i) {
+      LayerWeights l;
+      l.attn_norm = required(r, tn::layer(i, tn::kAttnNormWeight));
+      l.attn_norm_bias = optional(r, tn::layer(i, tn::kAttnNormBias));
+      if (!s.parallel_block || s.parallel_two_norms) {
+        l.mlp_norm = required(r, tn::layer(i, tn::kMlpNormWeight));
+        l.mlp_norm_bias = optional(r, tn::layer(i, tn::kMlpNormBias));
+      }
+      l.qkv = required(r, tn::layer(i, tn::kQkvWeight));
+      l.qkv_bias = optional(r, tn::layer(i, tn::kQkvBias));
+      l.out = required(r, tn::layer(i, tn::kOutWeight));
+      l.out_bias = optional(r, tn::layer(i, tn::kOutBias));
+      if (s.gated_mlp) {
+        l.gate_up = required(r, tn::layer(i, tn::kGateUpWeight));
+      } else {
+        l.up = required(r, tn::layer(i, tn::kUpWeight));
+        l.up_bias = optional(r, tn::layer(i, tn::kUpBias));
+      }
+      l.down = required(r, tn::layer(i, tn::kDownWeight));
+      l.down_bias = optional(r, tn::layer(i, tn::kDownBias));
+      rank.layers.push_back(std::move(l));
+    }
+    w.ranks.push_back(std::move(rank));
+  }
+  return w;
+}
+
+}  // namespace kiln::runtime

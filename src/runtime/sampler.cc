@@ -1,0 +1,65 @@
+#include "runtime/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "core/error.h"
+
+namespace kiln::runtime {
+
+int32_t argmax(const float* logits, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return static_cast<int32_t>(best);
+}
+
+Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {
+  if (!params.greedy) {
+    if (!(params.temperature > 0)) throw_error("temperature must be > 0, got ", params.temperature);
+    if (params.top_k < 0) throw_error("top_k must be >= 0, got ", params.top_k);
+    if (!(params.top_p > 0 && params.top_p <= 1)) throw_error("top_p must be in (0, 1], got ", params.top_p);
+  }
+}
+
+int32_t Sampler::next(const float* logits, int64_t vocab) {
+  if (params_.greedy) return argmax(logits, vocab);
+  // Candidates by descending logit; top-k keeps the first k.
+  std::vector<int32_t> order(static_cast<std::size_t>(vocab));
+  std::iota(order.begin(), order.end(), 0);
+  const int64_t k = params_.top_k > 0 ? std::min(params_.top_k, vocab) : vocab;
+  std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                    [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+  order.resize(static_cast<std::size_t>(k));
+  std::vector<double> probs(order.size());
+  const double top = logits[order[0]] / params_.temperature;
+  double sum = 0;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    probs[i] = std::exp(logits[order[i]] / params_.temperature - top);
+    sum += probs[i];
+  }
+  // Top-p keeps the smallest prefix whose probability reaches top_p.
+  std::size_t keep = order.size();
+  if (params_.top_p < 1.0) {
+    double cumulative = 0;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      cumulative += probs[i] / sum;
+      if (cumulative >= params_.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  const double total = std::accumulate(probs.begin(), probs.begin() + static_cast<std::ptrdiff_t>(keep), 0.0);
+  double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  for (std::size_t i = 0; i < keep; ++i) {
+    u -= probs[i];
+    if (u < 0) return order[i];
+  }
+  return order[keep - 1];
+}
+
+}  // namespace kiln::runtime
