@@ -1,7 +1,6 @@
 // kiln generate: run an engine on token ids.
 #include <chrono>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"

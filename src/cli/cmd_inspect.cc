@@ -13,9 +13,10 @@ void run_inspect(const std::string& dir, bool check) {
   std::printf("engine        %s\n", dir.c_str());
   std::printf("kiln version  %s (format %d)\n", m.kiln_version.c_str(), m.format_version);
   std::printf("family        %s (%s)\n", s.family.c_str(), s.hf_architecture.c_str());
-  std::printf("dimensions    %lld layers, hidden %lld, heads %lld, kv heads %lld, head dim %lld, ffn %lld, vocab %lld\n",
-              (long long)s.num_layers, (long long)s.hidden_size, (long long)s.num_heads, (long long)s.num_kv_heads,
-              (long long)s.head_dim, (long long)s.intermediate_size, (long long)s.vocab_size);
+  std::printf(
+      "dimensions    %lld layers, hidden %lld, heads %lld, kv heads %lld, head dim %lld, ffn %lld, vocab %lld\n",
+      (long long)s.num_layers, (long long)s.hidden_size, (long long)s.num_heads, (long long)s.num_kv_heads,
+      (long long)s.head_dim, (long long)s.intermediate_size, (long long)s.vocab_size);
   std::printf("positions     %s", std::string(position_kind_name(s.positions)).c_str());
   if (s.positions == PositionKind::rope) {
     std::printf(" (%s, %lld dims, theta %g, scaling %s)", std::string(rope_style_name(s.rope.style)).c_str(),
@@ -29,8 +30,8 @@ void run_inspect(const std::string& dir, bool check) {
   std::printf("target        %s\n", m.target.describe().c_str());
   std::printf("tensor par.   %d\n", m.tensor_parallel);
   std::printf("limits        batch %lld, input %lld, output %lld, tokens/step %lld\n",
-              (long long)m.limits.max_batch_size, (long long)m.limits.max_input_len,
-              (long long)m.limits.max_output_len, (long long)m.limits.max_num_tokens);
+              (long long)m.limits.max_batch_size, (long long)m.limits.max_input_len, (long long)m.limits.max_output_len,
+              (long long)m.limits.max_num_tokens);
   std::printf("kv cache      %lld bytes per token (fp32, all layers)\n",
               (long long)(2 * s.num_layers * s.num_kv_heads * s.head_dim * 4));
   std::size_t tensors = 0;

@@ -68,8 +68,8 @@ void run_verify(const VerifyArgs& a) {
 
   bool all_pass = true;
   std::printf("verifying %s (%s, %s, %s) against %s, tolerance %g\n", a.engine.c_str(), manifest.spec.family.c_str(),
-              std::string(dtype_name(manifest.dtype)).c_str(), manifest.target.describe().c_str(),
-              a.reference.c_str(), tol);
+              std::string(dtype_name(manifest.dtype)).c_str(), manifest.target.describe().c_str(), a.reference.c_str(),
+              tol);
   for (std::size_t i = 0; i < ref.cases.size(); ++i) {
     const auto& c = ref.cases[i];
     std::vector<int32_t> tokens = c.prompt;
@@ -93,11 +93,11 @@ void run_verify(const VerifyArgs& a) {
     }
     const bool pass = forced <= tol && decode <= tol && tokens_ok;
     all_pass = all_pass && pass;
-    std::printf("case %zu: prompt %zu + %zu tokens | teacher-forced max|dlogit| %.3g | greedy %zu/%zu tokens agree%s"
-                " | decode max|dlogit| %.3g | %s\n",
-                i, c.prompt.size(), c.generated.size(), forced, agree, c.generated.size(),
-                agree < c.generated.size() && tokens_ok ? " (then a near-tie)" : "", decode,
-                pass ? "PASS" : "FAIL");
+    std::printf(
+        "case %zu: prompt %zu + %zu tokens | teacher-forced max|dlogit| %.3g | greedy %zu/%zu tokens agree%s"
+        " | decode max|dlogit| %.3g | %s\n",
+        i, c.prompt.size(), c.generated.size(), forced, agree, c.generated.size(),
+        agree < c.generated.size() && tokens_ok ? " (then a near-tie)" : "", decode, pass ? "PASS" : "FAIL");
   }
   std::printf("%s: %zu cases, %s engine, tolerance %g\n", all_pass ? "PASS" : "FAIL", ref.cases.size(),
               std::string(dtype_name(manifest.dtype)).c_str(), tol);
@@ -110,8 +110,7 @@ void add_verify_command(CLI::App& app) {
   auto a = std::make_shared<VerifyArgs>();
   CLI::App* cmd = app.add_subcommand("verify", "Check an engine against HuggingFace reference logits and tokens");
   cmd->add_option("--engine", a->engine, "Engine directory")->required();
-  cmd->add_option("--reference", a->reference, "Directory with reference.json and reference.safetensors")
-      ->required();
+  cmd->add_option("--reference", a->reference, "Directory with reference.json and reference.safetensors")->required();
   cmd->add_option("--tolerance", a->tolerance, "Max |logit error| (default: by engine dtype; fp32 1e-3)");
   cmd->callback([a] { run_verify(*a); });
 }

@@ -1,7 +1,7 @@
 #include "cli/engine_session.h"
 
-#include <chrono>
 #include <charconv>
+#include <chrono>
 
 #include "core/error.h"
 

@@ -1,7 +1,6 @@
 #include "cli/reference_cases.h"
 
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/safetensors_file.h"
@@ -12,8 +11,9 @@ namespace kiln::cli {
 Reference Reference::load(const std::filesystem::path& dir) {
   const auto json_path = dir / "reference.json";
   std::ifstream in(json_path);
-  if (!in) throw_error("cannot read ", json_path.string(), " (a reference directory holds reference.json and ",
-                       "reference.safetensors)");
+  if (!in)
+    throw_error("cannot read ", json_path.string(), " (a reference directory holds reference.json and ",
+                "reference.safetensors)");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);

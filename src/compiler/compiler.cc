@@ -21,9 +21,8 @@ namespace {
 
 // Tokenizer and generation files travel inside the engine (tokenizer/).
 constexpr const char* kTokenizerFiles[] = {
-    "tokenizer.json",    "tokenizer_config.json", "tokenizer.model",        "special_tokens_map.json",
-    "vocab.json",        "merges.txt",            "generation_config.json", "added_tokens.json",
-    "tokenization_*.py", "qwen.tiktoken",
+    "tokenizer.json", "tokenizer_config.json",  "tokenizer.model",   "special_tokens_map.json", "vocab.json",
+    "merges.txt",     "generation_config.json", "added_tokens.json", "tokenization_*.py",       "qwen.tiktoken",
 };
 
 std::string utc_now() {
@@ -139,9 +138,8 @@ BuildReport build_engine(const BuildOptions& o) {
              " adapter, e.g. '", report.unused_checkpoint_tensors.front(), "'");
   }
 
-  log_info("building ", spec.family, " (", spec.hf_architecture, ") for ", o.target.describe(), ": ",
-           spec.num_layers, " layers, hidden ", spec.hidden_size, ", ", dtype_name(dtype), ", tp ",
-           o.tensor_parallel);
+  log_info("building ", spec.family, " (", spec.hf_architecture, ") for ", o.target.describe(), ": ", spec.num_layers,
+           " layers, hidden ", spec.hidden_size, ", ", dtype_name(dtype), ", tp ", o.tensor_parallel);
   engine::EngineWriter writer(o.output, o.tensor_parallel, o.force);
   std::vector<uint16_t> half;
   for (std::size_t i = 0; i < tensors.size(); ++i) {

@@ -19,8 +19,9 @@ void check_splittable(const ModelSpec& s, int tp) {
   if (tp < 1) throw_error("--tp must be at least 1, got ", tp);
   if (tp == 1) return;
   auto require = [&](int64_t value, const char* what) {
-    if (value % tp != 0) throw_error("cannot split ", s.hf_architecture, " ", tp, " ways: ", what, " (", value,
-                                     ") is not divisible by the tensor-parallel degree ", tp);
+    if (value % tp != 0)
+      throw_error("cannot split ", s.hf_architecture, " ", tp, " ways: ", what, " (", value,
+                  ") is not divisible by the tensor-parallel degree ", tp);
   };
   require(s.num_heads, "num_attention_heads");
   require(s.num_kv_heads, "the number of KV heads");
@@ -65,8 +66,7 @@ FloatTensor split_for_rank(const FloatTensor& full, models::Layout layout, const
       out.shape[0] = 2 * n;
       break;
     }
-    case models::Layout::replicated:
-      break;
+    case models::Layout::replicated: break;
   }
   return out;
 }

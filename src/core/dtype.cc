@@ -42,11 +42,10 @@ bool parse_dtype(std::string_view name, DType* out) {
     DType type;
   };
   static constexpr Alias kAliases[] = {
-      {"fp32", DType::f32},     {"float32", DType::f32}, {"float", DType::f32},
-      {"fp16", DType::f16},     {"float16", DType::f16}, {"half", DType::f16},
-      {"bf16", DType::bf16},    {"bfloat16", DType::bf16}, {"fp64", DType::f64},
-      {"float64", DType::f64},  {"int8", DType::i8},     {"int32", DType::i32},
-      {"int64", DType::i64},    {"uint8", DType::u8},    {"bool", DType::boolean},
+      {"fp32", DType::f32},    {"float32", DType::f32}, {"float", DType::f32},    {"fp16", DType::f16},
+      {"float16", DType::f16}, {"half", DType::f16},    {"bf16", DType::bf16},    {"bfloat16", DType::bf16},
+      {"fp64", DType::f64},    {"float64", DType::f64}, {"int8", DType::i8},      {"int32", DType::i32},
+      {"int64", DType::i64},   {"uint8", DType::u8},    {"bool", DType::boolean},
   };
   for (const auto& a : kAliases) {
     if (a.name == name) {
@@ -57,9 +56,7 @@ bool parse_dtype(std::string_view name, DType* out) {
   return false;
 }
 
-bool is_float(DType t) {
-  return t == DType::f32 || t == DType::f16 || t == DType::bf16 || t == DType::f64;
-}
+bool is_float(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16 || t == DType::f64; }
 
 float f16_to_f32(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -92,7 +89,7 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&bits, &f, sizeof bits);
   const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (abs < 0x38800000u) {  // subnormal or zero in fp16: round to nearest even
     const float magnitude = std::fabs(f);
@@ -105,9 +102,7 @@ uint16_t f32_to_f16(float f) {
 
 void convert_to_f32(DType src_type, const void* src, float* dst, std::size_t n) {
   switch (src_type) {
-    case DType::f32:
-      std::memcpy(dst, src, n * sizeof(float));
-      return;
+    case DType::f32: std::memcpy(dst, src, n * sizeof(float)); return;
     case DType::f16: {
       const auto* s = static_cast<const uint16_t*>(src);
       for (std::size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
@@ -123,16 +118,13 @@ void convert_to_f32(DType src_type, const void* src, float* dst, std::size_t n) 
       for (std::size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
       return;
     }
-    default:
-      throw_error("cannot convert ", dtype_name(src_type), " to fp32");
+    default: throw_error("cannot convert ", dtype_name(src_type), " to fp32");
   }
 }
 
 void convert_from_f32(const float* src, DType dst_type, void* dst, std::size_t n) {
   switch (dst_type) {
-    case DType::f32:
-      std::memcpy(dst, src, n * sizeof(float));
-      return;
+    case DType::f32: std::memcpy(dst, src, n * sizeof(float)); return;
     case DType::f16: {
       auto* d = static_cast<uint16_t*>(dst);
       for (std::size_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
@@ -143,8 +135,7 @@ void convert_from_f32(const float* src, DType dst_type, void* dst, std::size_t n
       for (std::size_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
       return;
     }
-    default:
-      throw_error("cannot convert fp32 to ", dtype_name(dst_type));
+    default: throw_error("cannot convert fp32 to ", dtype_name(dst_type));
   }
 }
 

@@ -5,10 +5,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/dtype.h"
 #include "core/model_spec.h"
@@ -52,7 +51,7 @@ struct Manifest {
   DType dtype = DType::f32;  // weight dtype of matrices (norms and biases stay fp32)
   int tensor_parallel = 1;
   Limits limits;
-  std::string source;  // the checkpoint it was built from
+  std::string source;   // the checkpoint it was built from
   std::string created;  // UTC, ISO 8601
   double build_seconds = 0;
   nlohmann::json kernel_choices = nlohmann::json::object();

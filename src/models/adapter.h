@@ -26,7 +26,7 @@ struct CanonicalTensor {
   std::string name;
   Shape shape;
   Layout layout = Layout::replicated;
-  std::vector<std::string> sources;     // checkpoint tensors it reads
+  std::vector<std::string> sources;      // checkpoint tensors it reads
   std::function<FloatTensor()> produce;  // reads, checks shapes, renames/fuses
 };
 

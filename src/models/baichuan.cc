@@ -38,18 +38,15 @@ class BaichuanAdapter final : public Adapter {
   }
 
   std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    LlamaLayout l;
-    l.qkv_storage = QkvStorage::fused_flat;
-    l.qkv_fused = "self_attn.W_pack";
-    l.normalize_lm_head_rows = spec.family == "baichuan2";
-    return llama_tensors(spec, weights, l);
+    const LlamaLayout names{.qkv_storage = QkvStorage::fused_flat,
+                            .qkv_fused = "self_attn.W_pack",
+                            .normalize_lm_head_rows = spec.family == "baichuan2"};
+    return llama_tensors(spec, weights, names);
   }
 };
 
 }  // namespace
 
-void register_baichuan(Registry& registry) {
-  registry.add(std::make_unique<BaichuanAdapter>());
-}
+void register_baichuan(Registry& registry) { registry.add(std::make_unique<BaichuanAdapter>()); }
 
 }  // namespace kiln::models

@@ -19,18 +19,17 @@ class InternLM2Adapter final : public Adapter {
   }
 
   std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    LlamaLayout l;
-    l.embed = "model.tok_embeddings.weight";
-    l.lm_head = "output.weight";
-    l.attn_norm = "attention_norm.weight";
-    l.mlp_norm = "ffn_norm.weight";
-    l.qkv_storage = QkvStorage::fused_grouped;
-    l.qkv_fused = "attention.wqkv";
-    l.o = "attention.wo";
-    l.gate = "feed_forward.w1";
-    l.up = "feed_forward.w3";
-    l.down = "feed_forward.w2";
-    return llama_tensors(spec, weights, l);
+    static const LlamaLayout kNames{.embed = "model.tok_embeddings.weight",
+                                    .lm_head = "output.weight",
+                                    .attn_norm = "attention_norm.weight",
+                                    .mlp_norm = "ffn_norm.weight",
+                                    .qkv_storage = QkvStorage::fused_grouped,
+                                    .qkv_fused = "attention.wqkv",
+                                    .o = "attention.wo",
+                                    .gate = "feed_forward.w1",
+                                    .up = "feed_forward.w3",
+                                    .down = "feed_forward.w2"};
+    return llama_tensors(spec, weights, kNames);
   }
 };
 

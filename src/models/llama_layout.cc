@@ -176,8 +176,8 @@ std::vector<CanonicalTensor> llama_tensors(const ModelSpec& s, const WeightSet& 
 
     const Shape ffn_in{s.intermediate_size, H};
     const std::string gate = p + l.gate + ".weight", up = p + l.up + ".weight";
-    CanonicalTensor gate_up{tn::layer(i, tn::kGateUpWeight), {2 * s.intermediate_size, H}, Layout::gate_up,
-                            {gate, up}, nullptr};
+    CanonicalTensor gate_up{
+        tn::layer(i, tn::kGateUpWeight), {2 * s.intermediate_size, H}, Layout::gate_up, {gate, up}, nullptr};
     gate_up.produce = [&w, gate, up, ffn_in] {
       return concat_rows({load_checked(w, gate, ffn_in), load_checked(w, up, ffn_in)});
     };

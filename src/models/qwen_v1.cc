@@ -37,19 +37,18 @@ class QwenV1Adapter final : public Adapter {
   }
 
   std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    LlamaLayout l;
-    l.embed = "transformer.wte.weight";
-    l.final_norm = "transformer.ln_f.weight";
-    l.layer_prefix = "transformer.h.";
-    l.attn_norm = "ln_1.weight";
-    l.mlp_norm = "ln_2.weight";
-    l.qkv_storage = QkvStorage::fused_flat;
-    l.qkv_fused = "attn.c_attn";
-    l.o = "attn.c_proj";
-    l.gate = "mlp.w2";
-    l.up = "mlp.w1";
-    l.down = "mlp.c_proj";
-    return llama_tensors(spec, weights, l);
+    static const LlamaLayout kNames{.embed = "transformer.wte.weight",
+                                    .final_norm = "transformer.ln_f.weight",
+                                    .layer_prefix = "transformer.h.",
+                                    .attn_norm = "ln_1.weight",
+                                    .mlp_norm = "ln_2.weight",
+                                    .qkv_storage = QkvStorage::fused_flat,
+                                    .qkv_fused = "attn.c_attn",
+                                    .o = "attn.c_proj",
+                                    .gate = "mlp.w2",
+                                    .up = "mlp.w1",
+                                    .down = "mlp.c_proj"};
+    return llama_tensors(spec, weights, kNames);
   }
 
   bool ignorable(std::string_view name) const override { return name.ends_with("rotary_emb.inv_freq"); }

@@ -53,7 +53,20 @@ float* DecoderGraph::scratch(std::size_t slot, int64_t floats) {
 }
 
 // Scratch slots, one per live activation.
-enum Slot : std::size_t { kX, kNormed, kQkv, kAttn, kAttnSum, kPartial, kGateUp, kAct, kMlpSum, kNormed2, kLast, kLogits };
+enum Slot : std::size_t {
+  kX,
+  kNormed,
+  kQkv,
+  kAttn,
+  kAttnSum,
+  kPartial,
+  kGateUp,
+  kAct,
+  kMlpSum,
+  kNormed2,
+  kLast,
+  kLogits
+};
 
 void DecoderGraph::attention_block(int64_t layer, const float* normed, const StepInput& step, float* out) {
   const auto rows = static_cast<int64_t>(step.tokens.size());

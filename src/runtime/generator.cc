@@ -32,8 +32,7 @@ void Generator::check_ids(const std::vector<int32_t>& ids, std::size_t index) co
   }
 }
 
-std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRequest>& requests,
-                                                  bool record_logits) {
+std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRequest>& requests, bool record_logits) {
   for (std::size_t i = 0; i < requests.size(); ++i) validate(requests[i], i);
   std::vector<GenerationResult> results(requests.size());
   // The engine was built for at most max_batch_size concurrent sequences.

@@ -20,8 +20,8 @@ struct GenerationRequest {
 };
 
 struct GenerationResult {
-  std::vector<int32_t> tokens;  // new tokens only
-  std::string finish_reason;    // "eos" or "length"
+  std::vector<int32_t> tokens;                  // new tokens only
+  std::string finish_reason;                    // "eos" or "length"
   std::vector<std::vector<float>> step_logits;  // with record_logits: the logits each token was chosen from
 };
 

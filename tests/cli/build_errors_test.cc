@@ -12,9 +12,15 @@ using ::testing::HasSubstr;
 
 // A complete tiny Llama checkpoint (hidden 8, 2 heads, 1 layer, ffn 16, vocab 16).
 nlohmann::json tiny_llama_config() {
-  return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 8},
-          {"num_attention_heads", 2},  {"num_key_value_heads", 2},       {"num_hidden_layers", 1},
-          {"intermediate_size", 16},   {"vocab_size", 16},                {"rms_norm_eps", 1e-5},
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"model_type", "llama"},
+          {"hidden_size", 8},
+          {"num_attention_heads", 2},
+          {"num_key_value_heads", 2},
+          {"num_hidden_layers", 1},
+          {"intermediate_size", 16},
+          {"vocab_size", 16},
+          {"rms_norm_eps", 1e-5},
           {"max_position_embeddings", 64}};
 }
 

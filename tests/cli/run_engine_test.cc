@@ -43,8 +43,8 @@ TEST_F(RunEngine, GreedyGenerationMatchesHuggingFace) {
   for (const auto& c : ref["cases"]) {
     std::string ids;
     for (const auto& t : c["prompt"]) ids += (ids.empty() ? "" : ",") + std::to_string(t.get<int>());
-    const auto out = generate_json("--input-ids " + ids + " --max-new-tokens " +
-                                   std::to_string(c["generated"].size()) + " --ignore-eos");
+    const auto out = generate_json("--input-ids " + ids + " --max-new-tokens " + std::to_string(c["generated"].size()) +
+                                   " --ignore-eos");
     EXPECT_EQ(out["output_ids"], c["generated"]);
     EXPECT_EQ(out["finish_reason"], "length");
   }
@@ -112,7 +112,9 @@ TEST_F(RunEngine, CorruptedBlobFailsChecksum) {
 }
 
 TEST_F(RunEngine, RefusesEngineForAnotherTarget) {
-  const auto copy = edited_copy("cuda", [](nlohmann::json& j) { j["target"] = {{"backend", "cuda"}, {"arch", "sm_90"}}; });
+  const auto copy = edited_copy("cuda", [](nlohmann::json& j) {
+    j["target"] = {{"backend", "cuda"}, {"arch", "sm_90"}};
+  });
   const auto r = run_kiln("generate --engine " + copy.string() + " --input-ids 1,2,3");
   EXPECT_NE(r.status, 0);
   EXPECT_THAT(r.output, HasSubstr("was built for cuda sm_90, but this machine runs cpu"));

@@ -40,9 +40,7 @@ class CpuBackend final : public Backend {
  public:
   std::string_view name() const override { return "cpu"; }
 
-  Weight upload(const TensorView& host) override {
-    return Weight{host.dtype, host.shape, host.data, host.keep_alive};
-  }
+  Weight upload(const TensorView& host) override { return Weight{host.dtype, host.shape, host.data, host.keep_alive}; }
 
   std::unique_ptr<Buffer> allocate(int64_t floats) override { return std::make_unique<HostBuffer>(floats); }
 
@@ -57,8 +55,10 @@ class CpuBackend final : public Backend {
     const int64_t cols = table.cols();
     std::vector<float> row(static_cast<std::size_t>(cols));
     for (std::size_t r = 0; r < ids.size(); ++r) {
-      if (ids[r] < 0 || ids[r] >= table.rows()) throw_error("token id ", ids[r], " is outside the vocabulary (", table.rows(), ")");
-      const char* src = static_cast<const char*>(table.data) + static_cast<std::size_t>(ids[r] * cols) * dtype_size(table.dtype);
+      if (ids[r] < 0 || ids[r] >= table.rows())
+        throw_error("token id ", ids[r], " is outside the vocabulary (", table.rows(), ")");
+      const char* src =
+          static_cast<const char*>(table.data) + static_cast<std::size_t>(ids[r] * cols) * dtype_size(table.dtype);
       convert_to_f32(table.dtype, src, out + static_cast<int64_t>(r) * cols, static_cast<std::size_t>(cols));
     }
   }
@@ -67,8 +67,8 @@ class CpuBackend final : public Backend {
     const int64_t cols = table.cols();
     std::vector<float> row(static_cast<std::size_t>(cols));
     for (std::size_t r = 0; r < positions.size(); ++r) {
-      const char* src =
-          static_cast<const char*>(table.data) + static_cast<std::size_t>(positions[r] * cols) * dtype_size(table.dtype);
+      const char* src = static_cast<const char*>(table.data) +
+                        static_cast<std::size_t>(positions[r] * cols) * dtype_size(table.dtype);
       convert_to_f32(table.dtype, src, row.data(), row.size());
       for (int64_t c = 0; c < cols; ++c) x[static_cast<int64_t>(r) * cols + c] += row[c];
     }
@@ -94,7 +94,8 @@ class CpuBackend final : public Backend {
     const int64_t heads = p.num_heads + p.num_kv_heads;  // q then k heads are contiguous
     const int64_t half = table.half;
     for (std::size_t r = 0; r < positions.size(); ++r) {
-      if (positions[r] >= table.positions) throw_error("position ", positions[r], " is past the rotary table (", table.positions, ")");
+      if (positions[r] >= table.positions)
+        throw_error("position ", positions[r], " is past the rotary table (", table.positions, ")");
       const float* cs = table.cos.data() + positions[r] * half;
       const float* sn = table.sin.data() + positions[r] * half;
       for (int64_t h = 0; h < heads; ++h) {
@@ -119,7 +120,8 @@ class CpuBackend final : public Backend {
     const int64_t width = q_width + 2 * kv_width;
     auto slot = [&](const SequenceKv& s, int64_t pos) {
       return (static_cast<int64_t>(s.blocks.at(static_cast<std::size_t>(pos / kv.block_size))) * kv.block_size +
-              pos % kv.block_size) * kv_width;
+              pos % kv.block_size) *
+             kv_width;
     };
     // Store the new K and V first: a token attends to itself.
     for (const auto& s : seqs) {

@@ -73,9 +73,9 @@ inline void dot_rows(const float* const* xs, const void* w, int64_t n, float* re
 template <DType T>
 void linear_typed(const float* x, int64_t rows, int64_t in, const void* w, int64_t out_features, const float* bias,
                   float* out) {
-  constexpr int64_t kRowTile = 4;     // activation rows per weight-row pass
-  constexpr int64_t kOutBlock = 16;   // weight rows per task
-  constexpr int64_t kRowBlock = 64;   // activation rows kept hot per block
+  constexpr int64_t kRowTile = 4;    // activation rows per weight-row pass
+  constexpr int64_t kOutBlock = 16;  // weight rows per task
+  constexpr int64_t kRowBlock = 64;  // activation rows kept hot per block
   const std::size_t wbytes = dtype_size(T);
   ThreadPool::global().parallel_for(
       (out_features + kOutBlock - 1) / kOutBlock, std::max<int64_t>(1, 8 / std::max<int64_t>(1, rows)),
@@ -143,9 +143,7 @@ void layer_norm(const float* x, const float* w, const float* b, double eps, int6
 
 float silu(float x) { return x / (1.f + std::exp(-x)); }
 float gelu(float x) { return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f)); }
-float gelu_tanh(float x) {
-  return 0.5f * x * (1.f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-}
+float gelu_tanh(float x) { return 0.5f * x * (1.f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x))); }
 
 void softmax_inplace(float* s, int64_t n) {
   float mx = -INFINITY;
