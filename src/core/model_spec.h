@@ -59,7 +59,8 @@ struct ModelSpec {
   bool out_bias = false;
   PositionKind positions = PositionKind::rope;
   RopeSpec rope;
-  int64_t sliding_window = 0;  // 0: full attention
+  int64_t sliding_window = 0;        // 0: full attention
+  std::vector<bool> sliding_layers;  // which layers use the window; empty: all of them
 
   Activation activation = Activation::silu;
   bool gated_mlp = true;  // gate_up fused [gate; up], act(gate) * up
@@ -76,6 +77,10 @@ struct ModelSpec {
   int64_t q_size() const { return num_heads * head_dim; }
   int64_t kv_size() const { return num_kv_heads * head_dim; }
   int64_t qkv_rows() const { return q_size() + 2 * kv_size(); }
+  int64_t window_of(int64_t layer) const {
+    const bool sliding = sliding_layers.empty() || sliding_layers.at(static_cast<std::size_t>(layer));
+    return sliding ? sliding_window : 0;
+  }
 };
 
 std::string_view norm_kind_name(NormKind k);

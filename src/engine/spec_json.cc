@@ -55,6 +55,7 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
         {"original_max_positions", s.rope.original_max_positions},
         {"frequency_dtype", dtype_name(s.rope.frequency_dtype)}}},
       {"sliding_window", s.sliding_window},
+      {"sliding_layers", s.sliding_layers},
       {"activation", activation_name(s.activation)},
       {"gated_mlp", s.gated_mlp},
       {"mlp_bias", s.mlp_bias},
@@ -101,6 +102,7 @@ ModelSpec spec_from_json(const nlohmann::json& j) {
       throw_error("engine.json: model.rope.frequency_dtype is not a dtype");
     }
     s.sliding_window = j.at("sliding_window").get<int64_t>();
+    s.sliding_layers = j.at("sliding_layers").get<std::vector<bool>>();
     s.activation = enum_from(j, "activation", kActivations, activation_name);
     s.gated_mlp = j.at("gated_mlp").get<bool>();
     s.mlp_bias = j.at("mlp_bias").get<bool>();

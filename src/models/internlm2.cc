@@ -14,7 +14,8 @@ class InternLM2Adapter final : public Adapter {
   ModelSpec spec(const checkpoint::HfConfig& config) const override {
     ModelSpec s = llama_spec(config);
     s.family = "internlm2";
-    s.qkv_bias = s.out_bias = config.get_bool("bias", false);
+    // configuration_internlm2.py defaults bias to true (wqkv and wo biases).
+    s.qkv_bias = s.out_bias = config.get_bool("bias", true);
     return s;
   }
 

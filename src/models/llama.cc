@@ -1,10 +1,27 @@
 // LLaMA 2/3, Mistral, Qwen2 and InternLM (v1): one HF layout, differing only in
 // which projections carry biases and whether a sliding window applies.
+#include <algorithm>
+
 #include "models/llama_layout.h"
 #include "models/registry.h"
 
 namespace kiln::models {
 namespace {
+
+// Qwen2 slides its window only in layers from max_window_layers on (or as
+// layer_types lists them), as transformers' Qwen2Config decides.
+void qwen2_window(const checkpoint::HfConfig& config, ModelSpec& s) {
+  s.sliding_window = config.get_int("sliding_window", 0);
+  const auto& types = config.raw().value("layer_types", nlohmann::json());
+  const int64_t first = config.get_int("max_window_layers", 0);
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    const bool listed = types.is_array() && static_cast<int64_t>(types.size()) == s.num_layers;
+    s.sliding_layers.push_back(listed ? types[static_cast<std::size_t>(i)] == "sliding_attention" : i >= first);
+  }
+  const auto sliding = std::count(s.sliding_layers.begin(), s.sliding_layers.end(), true);
+  if (sliding == 0) s.sliding_window = 0;
+  if (sliding == 0 || sliding == s.num_layers) s.sliding_layers.clear();
+}
 
 class LlamaAdapter final : public Adapter {
  public:
@@ -20,7 +37,7 @@ class LlamaAdapter final : public Adapter {
     s.family = type.empty() ? "llama" : type;
     if (type == "qwen2") {
       s.qkv_bias = true;
-      if (config.get_bool("use_sliding_window", false)) s.sliding_window = config.get_int("sliding_window", 0);
+      if (config.get_bool("use_sliding_window", false)) qwen2_window(config, s);
     } else if (type == "internlm") {
       s.qkv_bias = s.out_bias = config.get_bool("bias", true);
     } else {

@@ -31,7 +31,6 @@ DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
   attn_.num_heads = spec_.num_heads / tp_;
   attn_.num_kv_heads = spec_.num_kv_heads / tp_;
   attn_.head_dim = spec_.head_dim;
-  attn_.sliding_window = spec_.sliding_window;
   if (spec_.positions == PositionKind::alibi) alibi_slopes_ = alibi_slopes(spec_.num_heads);
 }
 
@@ -77,6 +76,7 @@ void DecoderGraph::attention_block(int64_t layer, const float* normed, const Ste
     backend_.linear(normed, rows, w.qkv, w.qkv_bias ? &w.qkv_bias : nullptr, qkv);
     if (spec_.positions == PositionKind::rope) backend_.rope(qkv, step.positions, spec_.rope, rope_, attn_);
     AttentionParams p = attn_;
+    p.sliding_window = spec_.window_of(layer);
     std::vector<float> slopes;
     if (!alibi_slopes_.empty()) {
       slopes.assign(alibi_slopes_.begin() + r * attn_.num_heads, alibi_slopes_.begin() + (r + 1) * attn_.num_heads);
