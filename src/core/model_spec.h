@@ -58,6 +58,8 @@ struct ModelSpec {
   bool qkv_bias = false;
   bool out_bias = false;
   PositionKind positions = PositionKind::rope;
+  // ALiBi bias = slope * key position * alibi_scale (Falcon scales it with the scores by 1/sqrt(head_dim)).
+  double alibi_scale = 1.0;
   RopeSpec rope;
   int64_t sliding_window = 0;        // 0: full attention
   std::vector<bool> sliding_layers;  // which layers use the window; empty: all of them
@@ -67,6 +69,7 @@ struct ModelSpec {
   bool mlp_bias = false;
   int64_t num_experts = 0;  // 0: dense MLP
   int64_t experts_per_token = 0;
+  bool moe_normalize_topk = true;  // renormalize the chosen experts' weights to sum to 1 (Mixtral)
 
   bool tied_embeddings = false;  // lm_head reuses embed.weight
   bool lm_head_bias = false;
@@ -112,6 +115,9 @@ inline constexpr const char* kUpBias = "mlp.up.bias";
 inline constexpr const char* kDownWeight = "mlp.down.weight";
 inline constexpr const char* kDownBias = "mlp.down.bias";
 inline constexpr const char* kRouterWeight = "moe.router.weight";
+// Per expert: "layers.<i>.moe.experts.<j>." + one of these.
+inline constexpr const char* kExpertGateUpWeight = "gate_up.weight";  // [gate; up] rows
+inline constexpr const char* kExpertDownWeight = "down.weight";
 std::string layer(int64_t index, const char* suffix);
 std::string expert(int64_t layer_index, int64_t expert_index, const char* suffix);
 }  // namespace tensor_names

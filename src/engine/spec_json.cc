@@ -54,6 +54,7 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
         {"high_freq_factor", s.rope.high_freq_factor},
         {"original_max_positions", s.rope.original_max_positions},
         {"frequency_dtype", dtype_name(s.rope.frequency_dtype)}}},
+      {"alibi_scale", s.alibi_scale},
       {"sliding_window", s.sliding_window},
       {"sliding_layers", s.sliding_layers},
       {"activation", activation_name(s.activation)},
@@ -61,6 +62,7 @@ nlohmann::json spec_to_json(const ModelSpec& s) {
       {"mlp_bias", s.mlp_bias},
       {"num_experts", s.num_experts},
       {"experts_per_token", s.experts_per_token},
+      {"moe_normalize_topk", s.moe_normalize_topk},
       {"tied_embeddings", s.tied_embeddings},
       {"lm_head_bias", s.lm_head_bias},
       {"eos_token_ids", s.eos_token_ids},
@@ -101,6 +103,7 @@ ModelSpec spec_from_json(const nlohmann::json& j) {
     if (!parse_dtype(r.at("frequency_dtype").get<std::string>(), &s.rope.frequency_dtype)) {
       throw_error("engine.json: model.rope.frequency_dtype is not a dtype");
     }
+    s.alibi_scale = j.at("alibi_scale").get<double>();
     s.sliding_window = j.at("sliding_window").get<int64_t>();
     s.sliding_layers = j.at("sliding_layers").get<std::vector<bool>>();
     s.activation = enum_from(j, "activation", kActivations, activation_name);
@@ -108,6 +111,7 @@ ModelSpec spec_from_json(const nlohmann::json& j) {
     s.mlp_bias = j.at("mlp_bias").get<bool>();
     s.num_experts = j.at("num_experts").get<int64_t>();
     s.experts_per_token = j.at("experts_per_token").get<int64_t>();
+    s.moe_normalize_topk = j.at("moe_normalize_topk").get<bool>();
     s.tied_embeddings = j.at("tied_embeddings").get<bool>();
     s.lm_head_bias = j.at("lm_head_bias").get<bool>();
     s.eos_token_ids = j.at("eos_token_ids").get<std::vector<int64_t>>();

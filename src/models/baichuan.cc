@@ -3,7 +3,8 @@
 // max_position_embeddings. Baichuan2 L2-normalizes lm_head rows (NormHead),
 // which the build applies once to the stored weights.
 #include "core/error.h"
-#include "models/llama_layout.h"
+#include "models/decoder_layout.h"
+#include "models/llama_spec.h"
 #include "models/registry.h"
 
 namespace kiln::models {
@@ -38,10 +39,10 @@ class BaichuanAdapter final : public Adapter {
   }
 
   std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    const LlamaLayout names{.qkv_storage = QkvStorage::fused_flat,
-                            .qkv_fused = "self_attn.W_pack",
-                            .normalize_lm_head_rows = spec.family == "baichuan2"};
-    return llama_tensors(spec, weights, names);
+    const DecoderLayout names{.qkv_storage = QkvStorage::fused_flat,
+                              .qkv_fused = "self_attn.W_pack",
+                              .normalize_lm_head_rows = spec.family == "baichuan2"};
+    return decoder_tensors(spec, weights, names);
   }
 };
 

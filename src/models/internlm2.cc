@@ -1,5 +1,6 @@
 // InternLM2: Llama with new names and wqkv grouped per KV head [q_0..q_{g-1}, k, v].
-#include "models/llama_layout.h"
+#include "models/decoder_layout.h"
+#include "models/llama_spec.h"
 #include "models/registry.h"
 
 namespace kiln::models {
@@ -20,17 +21,17 @@ class InternLM2Adapter final : public Adapter {
   }
 
   std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    static const LlamaLayout kNames{.embed = "model.tok_embeddings.weight",
-                                    .lm_head = "output.weight",
-                                    .attn_norm = "attention_norm.weight",
-                                    .mlp_norm = "ffn_norm.weight",
-                                    .qkv_storage = QkvStorage::fused_grouped,
-                                    .qkv_fused = "attention.wqkv",
-                                    .o = "attention.wo",
-                                    .gate = "feed_forward.w1",
-                                    .up = "feed_forward.w3",
-                                    .down = "feed_forward.w2"};
-    return llama_tensors(spec, weights, kNames);
+    static const DecoderLayout kNames{.embed = "model.tok_embeddings",
+                                      .lm_head = "output",
+                                      .attn_norm = "attention_norm",
+                                      .mlp_norm = "ffn_norm",
+                                      .qkv_storage = QkvStorage::fused_grouped,
+                                      .qkv_fused = "attention.wqkv",
+                                      .o = "attention.wo",
+                                      .gate = "feed_forward.w1",
+                                      .up = "feed_forward.w3",
+                                      .down = "feed_forward.w2"};
+    return decoder_tensors(spec, weights, kNames);
   }
 };
 

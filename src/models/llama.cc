@@ -2,7 +2,8 @@
 // which projections carry biases and whether a sliding window applies.
 #include <algorithm>
 
-#include "models/llama_layout.h"
+#include "models/decoder_layout.h"
+#include "models/llama_spec.h"
 #include "models/registry.h"
 
 namespace kiln::models {
@@ -48,7 +49,7 @@ class LlamaAdapter final : public Adapter {
   }
 
   std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    return llama_tensors(spec, weights, LlamaLayout{});
+    return decoder_tensors(spec, weights, DecoderLayout{});
   }
 
   bool ignorable(std::string_view name) const override { return name.ends_with("rotary_emb.inv_freq"); }

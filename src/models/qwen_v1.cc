@@ -1,6 +1,6 @@
 // Qwen (v1, QWenLMHeadModel): fused c_attn [q; k; v] with bias, w2 is the gate
 // and w1 the up projection, and config's intermediate_size counts both halves.
-#include "models/llama_layout.h"
+#include "models/decoder_layout.h"
 #include "models/registry.h"
 
 namespace kiln::models {
@@ -37,18 +37,18 @@ class QwenV1Adapter final : public Adapter {
   }
 
   std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    static const LlamaLayout kNames{.embed = "transformer.wte.weight",
-                                    .final_norm = "transformer.ln_f.weight",
-                                    .layer_prefix = "transformer.h.",
-                                    .attn_norm = "ln_1.weight",
-                                    .mlp_norm = "ln_2.weight",
-                                    .qkv_storage = QkvStorage::fused_flat,
-                                    .qkv_fused = "attn.c_attn",
-                                    .o = "attn.c_proj",
-                                    .gate = "mlp.w2",
-                                    .up = "mlp.w1",
-                                    .down = "mlp.c_proj"};
-    return llama_tensors(spec, weights, kNames);
+    static const DecoderLayout kNames{.embed = "transformer.wte",
+                                      .final_norm = "transformer.ln_f",
+                                      .layer_prefix = "transformer.h.",
+                                      .attn_norm = "ln_1",
+                                      .mlp_norm = "ln_2",
+                                      .qkv_storage = QkvStorage::fused_flat,
+                                      .qkv_fused = "attn.c_attn",
+                                      .o = "attn.c_proj",
+                                      .gate = "mlp.w2",
+                                      .up = "mlp.w1",
+                                      .down = "mlp.c_proj"};
+    return decoder_tensors(spec, weights, kNames);
   }
 
   bool ignorable(std::string_view name) const override { return name.ends_with("rotary_emb.inv_freq"); }

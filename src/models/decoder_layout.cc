@@ -1,0 +1,221 @@
+#include "models/decoder_layout.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace kiln::models {
+namespace {
+
+using checkpoint::HfConfig;
+using checkpoint::WeightSet;
+namespace tn = tensor_names;
+
+// Concatenates tensors along their first dimension.
+FloatTensor concat_rows(const std::vector<FloatTensor>& parts) {
+  Shape shape = parts.at(0).shape;
+  shape[0] = 0;
+  for (const auto& p : parts) shape[0] += p.shape[0];
+  FloatTensor out(shape);
+  float* dst = out.data();
+  for (const auto& p : parts) {
+    std::memcpy(dst, p.data(), p.values.size() * sizeof(float));
+    dst += p.values.size();
+  }
+  return out;
+}
+
+// [kv][q_0..q_{g-1}, k, v][head_dim](cols) -> [all q; all k; all v].
+FloatTensor ungroup_qkv(const FloatTensor& grouped, int64_t kv_heads, int64_t group, int64_t head_dim) {
+  FloatTensor out(grouped.shape);
+  const int64_t cols = grouped.shape.size() > 1 ? grouped.shape[1] : 1;
+  const int64_t head_elems = head_dim * cols;
+  const int64_t q_heads = kv_heads * group;
+  for (int64_t h = 0; h < kv_heads; ++h) {
+    const float* src = grouped.data() + h * (group + 2) * head_elems;
+    for (int64_t j = 0; j < group; ++j) {
+      std::memcpy(out.data() + (h * group + j) * head_elems, src + j * head_elems, head_elems * sizeof(float));
+    }
+    std::memcpy(out.data() + (q_heads + h) * head_elems, src + group * head_elems, head_elems * sizeof(float));
+    std::memcpy(out.data() + (q_heads + kv_heads + h) * head_elems, src + (group + 1) * head_elems,
+                head_elems * sizeof(float));
+  }
+  return out;
+}
+
+FloatTensor normalize_rows(FloatTensor t) {
+  const int64_t cols = t.shape.at(1);
+  for (int64_t r = 0; r < t.shape[0]; ++r) {
+    float* row = t.data() + r * cols;
+    double sum = 0;
+    for (int64_t c = 0; c < cols; ++c) sum += double(row[c]) * row[c];
+    const double scale = 1.0 / std::max(std::sqrt(sum), 1e-12);  // as torch.nn.functional.normalize
+    for (int64_t c = 0; c < cols; ++c) row[c] = static_cast<float>(row[c] * scale);
+  }
+  return t;
+}
+
+FloatTensor transpose(const FloatTensor& t) {
+  const int64_t rows = t.shape.at(0), cols = t.shape.at(1);
+  FloatTensor out({cols, rows});
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out.values[c * rows + r] = t.values[r * cols + c];
+  }
+  return out;
+}
+
+// One checkpoint tensor a canonical tensor is made from, with its canonical
+// (row-major [out, in]) shape.
+struct Source {
+  std::string name;
+  Shape shape;
+};
+
+// Builds canonical tensors from checkpoint tensors: reads each source (checking
+// its shape, undoing a transposed storage), concatenates them along rows, then
+// applies `finish` (regrouping, normalization) if given.
+class TensorListBuilder {
+ public:
+  TensorListBuilder(const WeightSet& weights, bool transposed) : weights_(weights), transposed_(transposed) {}
+
+  void add(std::string name, Layout layout, std::vector<Source> sources,
+           std::function<FloatTensor(FloatTensor)> finish = nullptr) {
+    Shape shape = sources.at(0).shape;
+    for (std::size_t i = 1; i < sources.size(); ++i) shape[0] += sources[i].shape[0];
+    CanonicalTensor t{std::move(name), shape, layout, {}, nullptr};
+    for (const auto& s : sources) t.sources.push_back(s.name);
+    t.produce = [&w = weights_, transposed = transposed_, sources = std::move(sources), finish] {
+      std::vector<FloatTensor> parts;
+      for (const auto& s : sources) {
+        const bool flip = transposed && s.shape.size() == 2;
+        FloatTensor part = load_checked(w, s.name, flip ? Shape{s.shape[1], s.shape[0]} : s.shape);
+        parts.push_back(flip ? transpose(part) : std::move(part));
+      }
+      FloatTensor whole = parts.size() == 1 ? std::move(parts[0]) : concat_rows(parts);
+      return finish ? finish(std::move(whole)) : whole;
+    };
+    out_.push_back(std::move(t));
+  }
+
+  // A norm's weight, and its bias when the spec's norms have one.
+  void norm(const std::string& canonical_weight, const std::string& canonical_bias, const std::string& source,
+            int64_t size, bool with_bias) {
+    add(canonical_weight, Layout::replicated, {{source + ".weight", {size}}});
+    if (with_bias) add(canonical_bias, Layout::replicated, {{source + ".bias", {size}}});
+  }
+
+  std::vector<CanonicalTensor> take() { return std::move(out_); }
+
+ private:
+  const WeightSet& weights_;
+  bool transposed_;
+  std::vector<CanonicalTensor> out_;
+};
+
+}  // namespace
+
+RopeSpec rope_from_config(const HfConfig& config, int64_t rotary_dim, double default_theta) {
+  RopeSpec rope;
+  rope.rotary_dim = rotary_dim;
+  rope.theta = config.rope_theta(default_theta);
+  if (auto name = config.torch_dtype()) {
+    DType t;
+    if (parse_dtype(*name, &t) && (t == DType::f16 || t == DType::bf16)) rope.frequency_dtype = t;
+  }
+  const auto scaling = config.rope_scaling();
+  if (scaling.is_null()) return rope;
+  const std::string type = scaling.value("rope_type", "default");
+  auto number = [&](const char* key, double fallback) {
+    return scaling.contains(key) && scaling[key].is_number() ? scaling[key].get<double>() : fallback;
+  };
+  rope.factor = number("factor", 1.0);
+  if (type == "linear") {
+    rope.scaling = RopeScaling::linear;
+  } else if (type == "llama3") {
+    rope.scaling = RopeScaling::llama3;
+    rope.low_freq_factor = number("low_freq_factor", 1.0);
+    rope.high_freq_factor = number("high_freq_factor", 4.0);
+    rope.original_max_positions = static_cast<int64_t>(number("original_max_position_embeddings", 8192));
+  } else {
+    throw_error(config.file().string(), ": rope scaling type '", type,
+                "' is not supported yet (supported: linear, llama3)");
+  }
+  return rope;
+}
+
+std::vector<CanonicalTensor> decoder_tensors(const ModelSpec& s, const WeightSet& w, const DecoderLayout& l) {
+  const int64_t H = s.hidden_size, I = s.intermediate_size;
+  TensorListBuilder b(w, l.transposed);
+  b.add(tn::kEmbed, Layout::replicated, {{l.embed + ".weight", {s.vocab_size, H}}});
+  if (s.positions == PositionKind::learned) {
+    b.add(tn::kPosEmbed, Layout::replicated, {{l.pos_embed + ".weight", {s.max_positions, H}}});
+  }
+  for (int64_t i = 0; i < s.num_layers; ++i) {
+    const std::string p = l.layer_prefix + std::to_string(i) + ".";
+    auto at = [&](const char* suffix) { return tn::layer(i, suffix); };
+    b.norm(at(tn::kAttnNormWeight), at(tn::kAttnNormBias), p + l.attn_norm, H, s.norm_bias);
+    if (!s.parallel_block || s.parallel_two_norms) {
+      b.norm(at(tn::kMlpNormWeight), at(tn::kMlpNormBias), p + l.mlp_norm, H, s.norm_bias);
+    }
+
+    // q, k and v, fused into the canonical [q; k; v].
+    for (const char* part : {"weight", "bias"}) {
+      if (std::string(part) == "bias" && !s.qkv_bias) continue;
+      const bool matrix = std::string(part) == "weight";
+      auto shape = [&](int64_t rows) { return matrix ? Shape{rows, H} : Shape{rows}; };
+      const std::string suffix = std::string(".") + part;
+      if (l.qkv_storage == QkvStorage::separate) {
+        b.add(at(matrix ? tn::kQkvWeight : tn::kQkvBias), Layout::qkv,
+              {{p + l.q + suffix, shape(s.q_size())},
+               {p + l.k + suffix, shape(s.kv_size())},
+               {p + l.v + suffix, shape(s.kv_size())}});
+      } else {
+        std::function<FloatTensor(FloatTensor)> regroup;
+        if (l.qkv_storage == QkvStorage::fused_grouped) {
+          regroup = [s](FloatTensor t) {
+            return ungroup_qkv(t, s.num_kv_heads, s.num_heads / s.num_kv_heads, s.head_dim);
+          };
+        }
+        b.add(at(matrix ? tn::kQkvWeight : tn::kQkvBias), Layout::qkv,
+              {{p + l.qkv_fused + suffix, shape(s.qkv_rows())}}, regroup);
+      }
+    }
+    b.add(at(tn::kOutWeight), Layout::row, {{p + l.o + ".weight", {H, s.q_size()}}});
+    if (s.out_bias) b.add(at(tn::kOutBias), Layout::replicated, {{p + l.o + ".bias", {H}}});
+
+    if (s.num_experts > 0) {
+      b.add(at(tn::kRouterWeight), Layout::replicated, {{p + l.router + ".weight", {s.num_experts, H}}});
+      for (int64_t e = 0; e < s.num_experts; ++e) {
+        const std::string x = p + l.experts + std::to_string(e) + ".";
+        b.add(tn::expert(i, e, tn::kExpertGateUpWeight), Layout::gate_up,
+              {{x + l.expert_gate + ".weight", {I, H}}, {x + l.expert_up + ".weight", {I, H}}});
+        b.add(tn::expert(i, e, tn::kExpertDownWeight), Layout::row, {{x + l.expert_down + ".weight", {H, I}}});
+      }
+      continue;
+    }
+    if (s.gated_mlp) {
+      if (!l.gate_up_fused.empty()) {
+        b.add(at(tn::kGateUpWeight), Layout::gate_up, {{p + l.gate_up_fused + ".weight", {2 * I, H}}});
+      } else {
+        b.add(at(tn::kGateUpWeight), Layout::gate_up,
+              {{p + l.gate + ".weight", {I, H}}, {p + l.up + ".weight", {I, H}}});
+      }
+    } else {
+      b.add(at(tn::kUpWeight), Layout::column, {{p + l.up + ".weight", {I, H}}});
+      if (s.mlp_bias) b.add(at(tn::kUpBias), Layout::column, {{p + l.up + ".bias", {I}}});
+    }
+    b.add(at(tn::kDownWeight), Layout::row, {{p + l.down + ".weight", {H, I}}});
+    if (s.mlp_bias) b.add(at(tn::kDownBias), Layout::replicated, {{p + l.down + ".bias", {H}}});
+  }
+  b.norm(tn::kFinalNormWeight, tn::kFinalNormBias, l.final_norm, H, s.norm_bias);
+  if (!s.tied_embeddings) {
+    std::function<FloatTensor(FloatTensor)> finish;
+    if (l.normalize_lm_head_rows) finish = normalize_rows;
+    b.add(tn::kLmHead, Layout::replicated, {{l.lm_head + ".weight", {s.vocab_size, H}}}, finish);
+  }
+  if (s.lm_head_bias) b.add(tn::kLmHeadBias, Layout::replicated, {{l.lm_head + ".bias", {s.vocab_size}}});
+  return b.take();
+}
+
+}  // namespace kiln::models
