@@ -130,6 +130,13 @@ std::optional<int64_t> HfConfig::find_int_any(std::initializer_list<const char*>
   return std::nullopt;
 }
 
+std::optional<double> HfConfig::find_double_any(std::initializer_list<const char*> keys) const {
+  for (const char* k : keys) {
+    if (has(k)) return get_double(k);
+  }
+  return std::nullopt;
+}
+
 int64_t HfConfig::get_int_any(std::initializer_list<const char*> keys) const {
   if (auto v = find_int_any(keys)) return *v;
   std::string names;

@@ -40,6 +40,7 @@ class HfConfig {
   // The first of several spellings that is present (n_embd / hidden_size ...).
   int64_t get_int_any(std::initializer_list<const char*> keys) const;
   std::optional<int64_t> find_int_any(std::initializer_list<const char*> keys) const;
+  std::optional<double> find_double_any(std::initializer_list<const char*> keys) const;
 
   // Normalized across transformers versions:
   std::optional<std::string> torch_dtype() const;  // "float32", "bfloat16", ...

@@ -145,8 +145,10 @@ BuildReport build_engine(const BuildOptions& o) {
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const auto& t = tensors[i];
     const FloatTensor full = t.produce();
-    // Matrices take the build dtype; norms and biases stay fp32 (tiny, and precision-sensitive).
-    const DType stored = full.shape.size() == 2 ? dtype : DType::f32;
+    // Matrices take the build dtype. Norms, biases and MoE routers stay fp32: they
+    // are tiny, and rounding them moves results (a router's choice is discrete).
+    const bool keep_fp32 = full.shape.size() != 2 || t.name.ends_with(tensor_names::kRouterWeight);
+    const DType stored = keep_fp32 ? DType::f32 : dtype;
     for (int rank = 0; rank < o.tensor_parallel; ++rank) {
       const FloatTensor part = split_for_rank(full, t.layout, spec, rank, o.tensor_parallel);
       const std::size_t n = part.values.size();

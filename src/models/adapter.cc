@@ -1,31 +1,22 @@
 #include "models/adapter.h"
 
-#include "core/error.h"
-
 namespace kiln::models {
 
-std::string_view layout_name(Layout layout) {
-  switch (layout) {
-    case Layout::replicated: return "replicated";
-    case Layout::column: return "column";
-    case Layout::row: return "row";
-    case Layout::qkv: return "qkv";
-    case Layout::gate_up: return "gate_up";
-  }
-  return "?";
+ModelSpec Adapter::spec(const checkpoint::HfConfig& config) const {
+  ModelSpec s = family_.spec(config);
+  if (s.family.empty()) s.family = family_.name;
+  return s;
 }
 
-FloatTensor load_checked(const checkpoint::WeightSet& weights, const std::string& name, const Shape& expected) {
-  const TensorView view = weights.get(name);
-  if (view.shape != expected) {
-    throw_error("tensor '", name, "' in ", weights.file_of(name).string(), " has shape ", shape_str(view.shape),
-                " but config.json implies ", shape_str(expected));
+std::vector<CanonicalTensor> Adapter::tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const {
+  return decoder_tensors(spec, weights, family_.layout(spec));
+}
+
+bool Adapter::ignorable(std::string_view checkpoint_name) const {
+  for (auto suffix : family_.ignored_suffixes) {
+    if (checkpoint_name.ends_with(suffix)) return true;
   }
-  if (!is_float(view.dtype)) {
-    throw_error("tensor '", name, "' in ", weights.file_of(name).string(), " has unsupported dtype ",
-                dtype_name(view.dtype), " (expected fp32, fp16, bf16 or fp64)");
-  }
-  return to_float(view);
+  return false;
 }
 
 }  // namespace kiln::models

@@ -1,52 +1,42 @@
-// An adapter maps one HuggingFace family onto the canonical model: its config
-// to a ModelSpec, its tensor names and layouts to canonical tensors. Tensors
-// are produced one at a time (CanonicalTensor::produce) so the compiler never
-// holds a whole 7B checkpoint in fp32.
+// A family: how one HuggingFace architecture maps onto the canonical model.
+// Its config becomes a ModelSpec (`spec`), its tensor names a DecoderLayout
+// (`layout`); the mapping itself (decoder_tensors) is shared by all families,
+// so a family is a page of names and config keys, not code.
 #pragma once
 
 #include <functional>
-#include <memory>
-#include <string>
 #include <string_view>
 #include <vector>
 
-#include "checkpoint/checkpoint.h"
 #include "checkpoint/hf_config.h"
 #include "core/model_spec.h"
-#include "core/tensor.h"
+#include "models/decoder_layout.h"
 
 namespace kiln::models {
 
-// How a canonical tensor is laid out, which tensor parallelism needs to know
-// to split it: qkv rows are [q; k; v], gate_up rows are [gate; up].
-enum class Layout { replicated, column, row, qkv, gate_up };
-std::string_view layout_name(Layout layout);
-
-struct CanonicalTensor {
-  std::string name;
-  Shape shape;
-  Layout layout = Layout::replicated;
-  std::vector<std::string> sources;      // checkpoint tensors it reads
-  std::function<FloatTensor()> produce;  // reads, checks shapes, renames/fuses
+struct Family {
+  std::string_view name;                        // recorded as ModelSpec::family unless spec() sets one
+  std::vector<std::string_view> architectures;  // HF `architectures` entries it takes
+  std::vector<std::string_view> model_types;    // and `model_type` values, for configs without architectures
+  std::function<ModelSpec(const checkpoint::HfConfig&)> spec;
+  std::function<DecoderLayout(const ModelSpec&)> layout;
+  std::vector<std::string_view> ignored_suffixes = {};  // checkpoint buffers that are not weights
 };
 
 class Adapter {
  public:
-  virtual ~Adapter() = default;
-  // Short family name recorded in the engine ("llama", "qwen2", ...).
-  virtual std::string_view name() const = 0;
-  // HF `architectures` entries (and model_type values) this adapter takes.
-  virtual std::vector<std::string_view> architectures() const = 0;
-  virtual std::vector<std::string_view> model_types() const { return {}; }
-  virtual ModelSpec spec(const checkpoint::HfConfig& config) const = 0;
+  explicit Adapter(Family family) : family_(std::move(family)) {}
+  std::string_view name() const { return family_.name; }
+  const std::vector<std::string_view>& architectures() const { return family_.architectures; }
+  const std::vector<std::string_view>& model_types() const { return family_.model_types; }
+  ModelSpec spec(const checkpoint::HfConfig& config) const;
   // The canonical tensors of `spec`, read lazily from `weights` (which must outlive them).
-  virtual std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const = 0;
-  // Checkpoint tensors that are expected but not weights (rotary buffers ...).
-  virtual bool ignorable(std::string_view /*checkpoint_name*/) const { return false; }
-};
+  std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const;
+  // Checkpoint tensors that are expected but not weights (rotary buffers, causal masks).
+  bool ignorable(std::string_view checkpoint_name) const;
 
-// Reads a checkpoint tensor as fp32 after checking its shape; the error names
-// the tensor, the file and both shapes.
-FloatTensor load_checked(const checkpoint::WeightSet& weights, const std::string& name, const Shape& expected);
+ private:
+  Family family_;
+};
 
 }  // namespace kiln::models

@@ -8,7 +8,6 @@
 namespace kiln::models {
 namespace {
 
-using checkpoint::HfConfig;
 using checkpoint::WeightSet;
 namespace tn = tensor_names;
 
@@ -66,10 +65,11 @@ FloatTensor transpose(const FloatTensor& t) {
 }
 
 // One checkpoint tensor a canonical tensor is made from, with its canonical
-// (row-major [out, in]) shape.
+// (row-major [out, in]) shape; `transposed` when stored [in, out] (Conv1D).
 struct Source {
   std::string name;
   Shape shape;
+  bool transposed = false;
 };
 
 // Builds canonical tensors from checkpoint tensors: reads each source (checking
@@ -77,7 +77,7 @@ struct Source {
 // applies `finish` (regrouping, normalization) if given.
 class TensorListBuilder {
  public:
-  TensorListBuilder(const WeightSet& weights, bool transposed) : weights_(weights), transposed_(transposed) {}
+  explicit TensorListBuilder(const WeightSet& weights) : weights_(weights) {}
 
   void add(std::string name, Layout layout, std::vector<Source> sources,
            std::function<FloatTensor(FloatTensor)> finish = nullptr) {
@@ -85,10 +85,10 @@ class TensorListBuilder {
     for (std::size_t i = 1; i < sources.size(); ++i) shape[0] += sources[i].shape[0];
     CanonicalTensor t{std::move(name), shape, layout, {}, nullptr};
     for (const auto& s : sources) t.sources.push_back(s.name);
-    t.produce = [&w = weights_, transposed = transposed_, sources = std::move(sources), finish] {
+    t.produce = [&w = weights_, sources = std::move(sources), finish] {
       std::vector<FloatTensor> parts;
       for (const auto& s : sources) {
-        const bool flip = transposed && s.shape.size() == 2;
+        const bool flip = s.transposed && s.shape.size() == 2;
         FloatTensor part = load_checked(w, s.name, flip ? Shape{s.shape[1], s.shape[0]} : s.shape);
         parts.push_back(flip ? transpose(part) : std::move(part));
       }
@@ -109,44 +109,16 @@ class TensorListBuilder {
 
  private:
   const WeightSet& weights_;
-  bool transposed_;
   std::vector<CanonicalTensor> out_;
 };
 
 }  // namespace
 
-RopeSpec rope_from_config(const HfConfig& config, int64_t rotary_dim, double default_theta) {
-  RopeSpec rope;
-  rope.rotary_dim = rotary_dim;
-  rope.theta = config.rope_theta(default_theta);
-  if (auto name = config.torch_dtype()) {
-    DType t;
-    if (parse_dtype(*name, &t) && (t == DType::f16 || t == DType::bf16)) rope.frequency_dtype = t;
-  }
-  const auto scaling = config.rope_scaling();
-  if (scaling.is_null()) return rope;
-  const std::string type = scaling.value("rope_type", "default");
-  auto number = [&](const char* key, double fallback) {
-    return scaling.contains(key) && scaling[key].is_number() ? scaling[key].get<double>() : fallback;
-  };
-  rope.factor = number("factor", 1.0);
-  if (type == "linear") {
-    rope.scaling = RopeScaling::linear;
-  } else if (type == "llama3") {
-    rope.scaling = RopeScaling::llama3;
-    rope.low_freq_factor = number("low_freq_factor", 1.0);
-    rope.high_freq_factor = number("high_freq_factor", 4.0);
-    rope.original_max_positions = static_cast<int64_t>(number("original_max_position_embeddings", 8192));
-  } else {
-    throw_error(config.file().string(), ": rope scaling type '", type,
-                "' is not supported yet (supported: linear, llama3)");
-  }
-  return rope;
-}
-
 std::vector<CanonicalTensor> decoder_tensors(const ModelSpec& s, const WeightSet& w, const DecoderLayout& l) {
   const int64_t H = s.hidden_size, I = s.intermediate_size;
-  TensorListBuilder b(w, l.transposed);
+  TensorListBuilder b(w);
+  // Attention and MLP projections, which some families store transposed.
+  auto proj = [&](std::string name, Shape shape) { return Source{std::move(name), std::move(shape), l.transposed}; };
   b.add(tn::kEmbed, Layout::replicated, {{l.embed + ".weight", {s.vocab_size, H}}});
   if (s.positions == PositionKind::learned) {
     b.add(tn::kPosEmbed, Layout::replicated, {{l.pos_embed + ".weight", {s.max_positions, H}}});
@@ -167,9 +139,8 @@ std::vector<CanonicalTensor> decoder_tensors(const ModelSpec& s, const WeightSet
       const std::string suffix = std::string(".") + part;
       if (l.qkv_storage == QkvStorage::separate) {
         b.add(at(matrix ? tn::kQkvWeight : tn::kQkvBias), Layout::qkv,
-              {{p + l.q + suffix, shape(s.q_size())},
-               {p + l.k + suffix, shape(s.kv_size())},
-               {p + l.v + suffix, shape(s.kv_size())}});
+              {proj(p + l.q + suffix, shape(s.q_size())), proj(p + l.k + suffix, shape(s.kv_size())),
+               proj(p + l.v + suffix, shape(s.kv_size()))});
       } else {
         std::function<FloatTensor(FloatTensor)> regroup;
         if (l.qkv_storage == QkvStorage::fused_grouped) {
@@ -178,10 +149,10 @@ std::vector<CanonicalTensor> decoder_tensors(const ModelSpec& s, const WeightSet
           };
         }
         b.add(at(matrix ? tn::kQkvWeight : tn::kQkvBias), Layout::qkv,
-              {{p + l.qkv_fused + suffix, shape(s.qkv_rows())}}, regroup);
+              {proj(p + l.qkv_fused + suffix, shape(s.qkv_rows()))}, regroup);
       }
     }
-    b.add(at(tn::kOutWeight), Layout::row, {{p + l.o + ".weight", {H, s.q_size()}}});
+    b.add(at(tn::kOutWeight), Layout::row, {proj(p + l.o + ".weight", {H, s.q_size()})});
     if (s.out_bias) b.add(at(tn::kOutBias), Layout::replicated, {{p + l.o + ".bias", {H}}});
 
     if (s.num_experts > 0) {
@@ -189,23 +160,23 @@ std::vector<CanonicalTensor> decoder_tensors(const ModelSpec& s, const WeightSet
       for (int64_t e = 0; e < s.num_experts; ++e) {
         const std::string x = p + l.experts + std::to_string(e) + ".";
         b.add(tn::expert(i, e, tn::kExpertGateUpWeight), Layout::gate_up,
-              {{x + l.expert_gate + ".weight", {I, H}}, {x + l.expert_up + ".weight", {I, H}}});
-        b.add(tn::expert(i, e, tn::kExpertDownWeight), Layout::row, {{x + l.expert_down + ".weight", {H, I}}});
+              {proj(x + l.expert_gate + ".weight", {I, H}), proj(x + l.expert_up + ".weight", {I, H})});
+        b.add(tn::expert(i, e, tn::kExpertDownWeight), Layout::row, {proj(x + l.expert_down + ".weight", {H, I})});
       }
       continue;
     }
     if (s.gated_mlp) {
       if (!l.gate_up_fused.empty()) {
-        b.add(at(tn::kGateUpWeight), Layout::gate_up, {{p + l.gate_up_fused + ".weight", {2 * I, H}}});
+        b.add(at(tn::kGateUpWeight), Layout::gate_up, {proj(p + l.gate_up_fused + ".weight", {2 * I, H})});
       } else {
         b.add(at(tn::kGateUpWeight), Layout::gate_up,
-              {{p + l.gate + ".weight", {I, H}}, {p + l.up + ".weight", {I, H}}});
+              {proj(p + l.gate + ".weight", {I, H}), proj(p + l.up + ".weight", {I, H})});
       }
     } else {
-      b.add(at(tn::kUpWeight), Layout::column, {{p + l.up + ".weight", {I, H}}});
+      b.add(at(tn::kUpWeight), Layout::column, {proj(p + l.up + ".weight", {I, H})});
       if (s.mlp_bias) b.add(at(tn::kUpBias), Layout::column, {{p + l.up + ".bias", {I}}});
     }
-    b.add(at(tn::kDownWeight), Layout::row, {{p + l.down + ".weight", {H, I}}});
+    b.add(at(tn::kDownWeight), Layout::row, {proj(p + l.down + ".weight", {H, I})});
     if (s.mlp_bias) b.add(at(tn::kDownBias), Layout::replicated, {{p + l.down + ".bias", {H}}});
   }
   b.norm(tn::kFinalNormWeight, tn::kFinalNormBias, l.final_norm, H, s.norm_bias);

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "models/adapter.h"
+#include "core/model_spec.h"
+#include "models/canonical_tensor.h"
 
 namespace kiln::models {
 
@@ -51,9 +52,6 @@ struct DecoderLayout {
   bool transposed = false;              // matrices stored [in, out] (GPT-2's Conv1D)
   bool normalize_lm_head_rows = false;  // Baichuan2's NormHead, applied once at build time
 };
-
-// RoPE settings from rope_theta / rope_scaling (either transformers style).
-RopeSpec rope_from_config(const checkpoint::HfConfig& config, int64_t rotary_dim, double default_theta = 10000.0);
 
 std::vector<CanonicalTensor> decoder_tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights,
                                              const DecoderLayout& layout);

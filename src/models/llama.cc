@@ -1,10 +1,9 @@
 // LLaMA 2/3, Mistral, Qwen2 and InternLM (v1): one HF layout, differing only in
-// which projections carry biases and whether a sliding window applies.
+// which projections carry biases and where a sliding window applies.
 #include <algorithm>
 
-#include "models/decoder_layout.h"
-#include "models/llama_spec.h"
 #include "models/registry.h"
+#include "models/spec_from_config.h"
 
 namespace kiln::models {
 namespace {
@@ -24,39 +23,31 @@ void qwen2_window(const checkpoint::HfConfig& config, ModelSpec& s) {
   if (sliding == 0 || sliding == s.num_layers) s.sliding_layers.clear();
 }
 
-class LlamaAdapter final : public Adapter {
- public:
-  std::string_view name() const override { return "llama"; }
-  std::vector<std::string_view> architectures() const override {
-    return {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "InternLMForCausalLM"};
+ModelSpec llama_family_spec(const checkpoint::HfConfig& config) {
+  ModelSpec s = llama_spec(config);
+  const std::string type = config.model_type();
+  s.family = type.empty() ? "llama" : type;
+  if (type == "qwen2") {
+    s.qkv_bias = true;
+    if (config.get_bool("use_sliding_window", false)) qwen2_window(config, s);
+  } else if (type == "internlm") {
+    s.qkv_bias = s.out_bias = config.get_bool("bias", true);
+  } else {
+    s.qkv_bias = s.out_bias = config.get_bool("attention_bias", false);
+    s.sliding_window = config.get_int("sliding_window", 0);
   }
-  std::vector<std::string_view> model_types() const override { return {"llama", "mistral", "qwen2", "internlm"}; }
-
-  ModelSpec spec(const checkpoint::HfConfig& config) const override {
-    ModelSpec s = llama_spec(config);
-    const std::string type = config.model_type();
-    s.family = type.empty() ? "llama" : type;
-    if (type == "qwen2") {
-      s.qkv_bias = true;
-      if (config.get_bool("use_sliding_window", false)) qwen2_window(config, s);
-    } else if (type == "internlm") {
-      s.qkv_bias = s.out_bias = config.get_bool("bias", true);
-    } else {
-      s.qkv_bias = s.out_bias = config.get_bool("attention_bias", false);
-      s.sliding_window = config.get_int("sliding_window", 0);
-    }
-    return s;
-  }
-
-  std::vector<CanonicalTensor> tensors(const ModelSpec& spec, const checkpoint::WeightSet& weights) const override {
-    return decoder_tensors(spec, weights, DecoderLayout{});
-  }
-
-  bool ignorable(std::string_view name) const override { return name.ends_with("rotary_emb.inv_freq"); }
-};
+  return s;
+}
 
 }  // namespace
 
-void register_llama(Registry& registry) { registry.add(std::make_unique<LlamaAdapter>()); }
+void register_llama(Registry& registry) {
+  registry.add({"llama",
+                {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "InternLMForCausalLM"},
+                {"llama", "mistral", "qwen2", "internlm"},
+                llama_family_spec,
+                [](const ModelSpec&) { return DecoderLayout{}; },
+                {"rotary_emb.inv_freq"}});
+}
 
 }  // namespace kiln::models

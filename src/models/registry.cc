@@ -6,21 +6,21 @@
 
 namespace kiln::models {
 
-void Registry::add(std::unique_ptr<Adapter> adapter) { adapters_.push_back(std::move(adapter)); }
+void Registry::add(Family family) { adapters_.emplace_back(std::move(family)); }
 
 const Adapter& Registry::find(const checkpoint::HfConfig& config) const {
   const auto archs = config.architectures();
   for (const auto& arch : archs) {
     for (const auto& a : adapters_) {
-      const auto names = a->architectures();
-      if (std::find(names.begin(), names.end(), arch) != names.end()) return *a;
+      const auto names = a.architectures();
+      if (std::find(names.begin(), names.end(), arch) != names.end()) return a;
     }
   }
   const std::string type = config.model_type();
   if (archs.empty() && !type.empty()) {
     for (const auto& a : adapters_) {
-      const auto types = a->model_types();
-      if (std::find(types.begin(), types.end(), type) != types.end()) return *a;
+      const auto types = a.model_types();
+      if (std::find(types.begin(), types.end(), type) != types.end()) return a;
     }
   }
   std::string supported;
@@ -35,7 +35,7 @@ const Adapter& Registry::find(const checkpoint::HfConfig& config) const {
 std::vector<std::string> Registry::supported_architectures() const {
   std::vector<std::string> out;
   for (const auto& a : adapters_) {
-    for (auto name : a->architectures()) out.emplace_back(name);
+    for (auto name : a.architectures()) out.emplace_back(name);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -48,6 +48,12 @@ const Registry& Registry::builtin() {
     register_qwen_v1(r);
     register_internlm2(r);
     register_baichuan(r);
+    register_mixtral(r);
+    register_falcon(r);
+    register_gptj(r);
+    register_gpt2(r);
+    register_phi(r);
+    register_chatglm(r);
     return r;
   }();
   return registry;

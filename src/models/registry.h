@@ -2,7 +2,6 @@
 // `architectures` entry (or, failing that, its `model_type`).
 #pragma once
 
-#include <memory>
 #include <vector>
 
 #include "models/adapter.h"
@@ -11,7 +10,7 @@ namespace kiln::models {
 
 class Registry {
  public:
-  void add(std::unique_ptr<Adapter> adapter);
+  void add(Family family);
   // Throws kiln::Error listing the supported architectures when none matches.
   const Adapter& find(const checkpoint::HfConfig& config) const;
   std::vector<std::string> supported_architectures() const;
@@ -20,13 +19,19 @@ class Registry {
   static const Registry& builtin();
 
  private:
-  std::vector<std::unique_ptr<Adapter>> adapters_;
+  std::vector<Adapter> adapters_;
 };
 
-// One registration function per adapter file.
+// One registration function per family file.
 void register_llama(Registry& registry);
 void register_qwen_v1(Registry& registry);
 void register_internlm2(Registry& registry);
 void register_baichuan(Registry& registry);
+void register_mixtral(Registry& registry);
+void register_falcon(Registry& registry);
+void register_gptj(Registry& registry);
+void register_gpt2(Registry& registry);
+void register_phi(Registry& registry);
+void register_chatglm(Registry& registry);
 
 }  // namespace kiln::models

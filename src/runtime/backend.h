@@ -81,6 +81,10 @@ class Backend {
   virtual void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out) = 0;
   virtual void activation(Activation act, float* x, int64_t n) = 0;
   virtual void add(float* x, const float* y, int64_t n) = 0;  // x += y
+  virtual void fill(float* x, float value, int64_t n) = 0;
+  // out[rows[i]] += weights[i] * src[i] for rows of `cols` floats (MoE combine).
+  virtual void scale_add_rows(const float* src, const std::vector<int64_t>& rows, const std::vector<float>& weights,
+                              int64_t cols, float* out) = 0;
   virtual void add_bias(float* x, const Weight& bias, int64_t rows) = 0;
   // out[i] = x[rows[i]] for rows of `cols` floats.
   virtual void gather_rows(const float* x, const std::vector<int64_t>& rows, int64_t cols, float* out) = 0;

@@ -1,6 +1,8 @@
 #include "runtime/decoder_graph.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "core/error.h"
 
@@ -31,7 +33,10 @@ DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
   attn_.num_heads = spec_.num_heads / tp_;
   attn_.num_kv_heads = spec_.num_kv_heads / tp_;
   attn_.head_dim = spec_.head_dim;
-  if (spec_.positions == PositionKind::alibi) alibi_slopes_ = alibi_slopes(spec_.num_heads);
+  if (spec_.positions == PositionKind::alibi) {
+    alibi_slopes_ = alibi_slopes(spec_.num_heads);
+    for (float& slope : alibi_slopes_) slope = static_cast<float>(slope * spec_.alibi_scale);
+  }
 }
 
 void DecoderGraph::reset_kv_cache(int64_t num_blocks) {
@@ -64,7 +69,10 @@ enum Slot : std::size_t {
   kMlpSum,
   kNormed2,
   kLast,
-  kLogits
+  kLogits,
+  kRouter,
+  kExpertIn,
+  kExpertOut
 };
 
 void DecoderGraph::attention_block(int64_t layer, const float* normed, const StepInput& step, float* out) {
@@ -94,9 +102,19 @@ void DecoderGraph::attention_block(int64_t layer, const float* normed, const Ste
 }
 
 void DecoderGraph::mlp_block(int64_t layer, const float* normed, int64_t rows, float* out) {
+  if (spec_.num_experts > 0) return moe_block(layer, normed, rows, out);
+  dense_mlp([&](int rank) -> const MlpWeights& { return layer_weights(rank, layer).mlp; }, normed, rows, out);
+}
+
+const LayerWeights& DecoderGraph::layer_weights(int rank, int64_t layer) const {
+  return weights_.ranks[static_cast<std::size_t>(rank)].layers[static_cast<std::size_t>(layer)];
+}
+
+void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed,
+                             int64_t rows, float* out) {
   const int64_t H = spec_.hidden_size;
   for (int r = 0; r < tp_; ++r) {
-    const LayerWeights& w = weights_.ranks[static_cast<std::size_t>(r)].layers[static_cast<std::size_t>(layer)];
+    const MlpWeights& w = weights(r);
     float* act;
     if (spec_.gated_mlp) {
       const int64_t inner = w.gate_up.rows() / 2;
@@ -113,8 +131,48 @@ void DecoderGraph::mlp_block(int64_t layer, const float* normed, int64_t rows, f
     backend_.linear(act, rows, w.down, nullptr, target);
     if (r > 0) backend_.add(out, target, rows * H);
   }
-  const LayerWeights& w0 = weights_.ranks[0].layers[static_cast<std::size_t>(layer)];
-  if (w0.down_bias) backend_.add_bias(out, w0.down_bias, rows);
+  if (weights(0).down_bias) backend_.add_bias(out, weights(0).down_bias, rows);
+}
+
+// Mixtral-style routing: softmax over the router's logits, the top k experts
+// per token (renormalized to sum to 1 when the spec says so), each expert run
+// on the rows routed to it and its output added with the routing weight.
+void DecoderGraph::moe_block(int64_t layer, const float* normed, int64_t rows, float* out) {
+  const int64_t H = spec_.hidden_size, E = spec_.num_experts, K = spec_.experts_per_token;
+  float* router = scratch(kRouter, rows * E);
+  backend_.linear(normed, rows, layer_weights(0, layer).router, nullptr, router);
+  std::vector<float> logits(static_cast<std::size_t>(rows * E));
+  backend_.copy_to_host(router, rows * E, logits.data());
+  std::vector<std::vector<int64_t>> routed_rows(static_cast<std::size_t>(E));
+  std::vector<std::vector<float>> routed_weights(static_cast<std::size_t>(E));
+  std::vector<double> probs(static_cast<std::size_t>(E));
+  std::vector<int64_t> order(static_cast<std::size_t>(E));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* l = logits.data() + r * E;
+    const double top = *std::max_element(l, l + E);
+    double sum = 0;
+    for (int64_t e = 0; e < E; ++e) sum += probs[e] = std::exp(l[e] - top);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                      [&](int64_t a, int64_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
+    double chosen = 0;
+    for (int64_t k = 0; k < K; ++k) chosen += probs[order[k]];
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t e = order[k];
+      routed_rows[e].push_back(r);
+      routed_weights[e].push_back(static_cast<float>(probs[e] / (spec_.moe_normalize_topk ? chosen : sum)));
+    }
+  }
+  backend_.fill(out, 0.f, rows * H);
+  for (int64_t e = 0; e < E; ++e) {
+    const auto n = static_cast<int64_t>(routed_rows[e].size());
+    if (n == 0) continue;
+    float* in = scratch(kExpertIn, n * H);
+    backend_.gather_rows(normed, routed_rows[e], H, in);
+    float* expert_out = scratch(kExpertOut, n * H);
+    dense_mlp([&](int rank) -> const MlpWeights& { return layer_weights(rank, layer).experts[e]; }, in, n, expert_out);
+    backend_.scale_add_rows(expert_out, routed_rows[e], routed_weights[e], H, out);
+  }
 }
 
 void DecoderGraph::forward(const StepInput& step, std::vector<float>& logits) {

@@ -5,6 +5,7 @@
 // one after the other in this process.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -44,6 +45,11 @@ class DecoderGraph {
   float* scratch(std::size_t slot, int64_t floats);
   void attention_block(int64_t layer, const float* normed, const StepInput& step, float* out);
   void mlp_block(int64_t layer, const float* normed, int64_t rows, float* out);
+  void moe_block(int64_t layer, const float* normed, int64_t rows, float* out);
+  // Runs one dense MLP over `rows`, its shard on each rank given by `weights(rank)`.
+  void dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed, int64_t rows,
+                 float* out);
+  const LayerWeights& layer_weights(int rank, int64_t layer) const;
 
   ModelSpec spec_;
   int tp_;

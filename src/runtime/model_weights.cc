@@ -30,14 +30,24 @@ ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) 
       l.qkv_bias = optional(r, tn::layer(i, tn::kQkvBias));
       l.out = required(r, tn::layer(i, tn::kOutWeight));
       l.out_bias = optional(r, tn::layer(i, tn::kOutBias));
-      if (s.gated_mlp) {
-        l.gate_up = required(r, tn::layer(i, tn::kGateUpWeight));
+      if (s.num_experts > 0) {
+        l.router = required(r, tn::layer(i, tn::kRouterWeight));
+        for (int64_t e = 0; e < s.num_experts; ++e) {
+          MlpWeights expert;
+          expert.gate_up = required(r, tn::expert(i, e, tn::kExpertGateUpWeight));
+          expert.down = required(r, tn::expert(i, e, tn::kExpertDownWeight));
+          l.experts.push_back(std::move(expert));
+        }
       } else {
-        l.up = required(r, tn::layer(i, tn::kUpWeight));
-        l.up_bias = optional(r, tn::layer(i, tn::kUpBias));
+        if (s.gated_mlp) {
+          l.mlp.gate_up = required(r, tn::layer(i, tn::kGateUpWeight));
+        } else {
+          l.mlp.up = required(r, tn::layer(i, tn::kUpWeight));
+          l.mlp.up_bias = optional(r, tn::layer(i, tn::kUpBias));
+        }
+        l.mlp.down = required(r, tn::layer(i, tn::kDownWeight));
+        l.mlp.down_bias = optional(r, tn::layer(i, tn::kDownBias));
       }
-      l.down = required(r, tn::layer(i, tn::kDownWeight));
-      l.down_bias = optional(r, tn::layer(i, tn::kDownBias));
       rank.layers.push_back(std::move(l));
     }
     w.ranks.push_back(std::move(rank));

@@ -9,10 +9,17 @@
 
 namespace kiln::runtime {
 
+// A dense MLP (one rank's shard): gated (gate_up) or plain (up), then down.
+struct MlpWeights {
+  Weight gate_up, up, up_bias, down, down_bias;
+};
+
 struct LayerWeights {
   Weight attn_norm, attn_norm_bias, mlp_norm, mlp_norm_bias;
   Weight qkv, qkv_bias, out, out_bias;
-  Weight gate_up, up, up_bias, down, down_bias;
+  MlpWeights mlp;                   // dense layers
+  Weight router;                    // mixture-of-experts layers: router ...
+  std::vector<MlpWeights> experts;  // ... and one gated MLP per expert
 };
 
 struct RankWeights {

@@ -87,7 +87,7 @@ TEST_F(BuildErrors, MissingConfigKey) {
   auto config = tiny_llama_config();
   config.erase("hidden_size");
   make_checkpoint(config, tiny_llama_tensors());
-  expect_refused(build(), "'hidden_size' is missing");
+  expect_refused(build(), "'hidden_size' or 'n_embd' or 'n_embed' is missing");
 }
 
 TEST_F(BuildErrors, UnknownArchitectureListsSupported) {

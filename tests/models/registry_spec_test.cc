@@ -296,7 +296,7 @@ TEST(Registry, UnknownArchitectureListsTheSupportedOnes) {
   }
   const auto supported = Registry::builtin().supported_architectures();
   EXPECT_TRUE(std::is_sorted(supported.begin(), supported.end()));
-  EXPECT_EQ(supported.size(), 8u);
+  EXPECT_EQ(supported.size(), 17u);
 
   // No architectures and an unknown model_type: the message says what it saw.
   try {
@@ -320,13 +320,15 @@ TEST(Registry, LlamaSpecRejectsBadHeadCountsAndActivations) {
   json["num_key_value_heads"] = 3;  // 4 heads are not a multiple of 3
   EXPECT_THROW(spec_of(HfConfig::from_json(json)), Error);
   json = read_json(kModels / "llama" / "config.json");
-  json["hidden_act"] = "gelu";
+  json["hidden_act"] = "relu2";
   try {
     spec_of(HfConfig::from_json(json));
-    ADD_FAILURE() << "gelu accepted";
+    ADD_FAILURE() << "relu2 accepted";
   } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("gelu"));
+    EXPECT_THAT(e.what(), HasSubstr("hidden_act 'relu2' is not supported"));
   }
+  json["hidden_act"] = "gelu";  // gated GELU (GeGLU) is a gated MLP with another activation
+  EXPECT_EQ(spec_of(HfConfig::from_json(json)).activation, Activation::gelu);
 }
 
 }  // namespace

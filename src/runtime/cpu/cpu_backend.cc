@@ -183,6 +183,17 @@ class CpuBackend final : public Backend {
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
   }
 
+  void fill(float* x, float value, int64_t n) override { std::fill(x, x + n, value); }
+
+  void scale_add_rows(const float* src, const std::vector<int64_t>& rows, const std::vector<float>& weights,
+                      int64_t cols, float* out) override {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      float* dst = out + rows[i] * cols;
+      const float* s = src + static_cast<int64_t>(i) * cols;
+      for (int64_t c = 0; c < cols; ++c) dst[c] += weights[i] * s[c];
+    }
+  }
+
   void add_bias(float* x, const Weight& bias, int64_t rows) override {
     const float* b = f32(bias);
     const int64_t cols = bias.rows();
