@@ -24,7 +24,13 @@ void check_splittable(const ModelSpec& s, int tp) {
                   ") is not divisible by the tensor-parallel degree ", tp);
   };
   require(s.num_heads, "num_attention_heads");
-  require(s.num_kv_heads, "the number of KV heads");
+  // Fewer KV heads than ranks (multi-query, small GQA groups) are replicated:
+  // each rank keeps the one KV head its query heads read.
+  if (s.num_kv_heads >= tp) require(s.num_kv_heads, "the number of KV heads");
+  if (s.num_kv_heads < tp && tp % s.num_kv_heads != 0) {
+    throw_error("cannot split ", s.hf_architecture, " ", tp, " ways: the number of KV heads (", s.num_kv_heads,
+                ") neither divides nor is divisible by the tensor-parallel degree ", tp);
+  }
   require(s.intermediate_size, "intermediate_size");
 }
 
@@ -50,10 +56,12 @@ FloatTensor split_for_rank(const FloatTensor& full, models::Layout layout, const
       break;
     }
     case models::Layout::qkv: {
-      const int64_t q = s.q_size() / tp, kv = s.kv_size() / tp;
+      const int64_t q = s.q_size() / tp, kv = s.kv_heads_per_rank(tp) * s.head_dim;
+      // With replicated KV heads, rank r's query heads read KV head r * kv_heads / tp.
+      const int64_t kv_first = s.num_kv_heads >= tp ? rank * kv : rank * s.num_kv_heads / tp * s.head_dim;
       append_rows(full, rank * q, q, out.values);
-      append_rows(full, s.q_size() + rank * kv, kv, out.values);
-      append_rows(full, s.q_size() + s.kv_size() + rank * kv, kv, out.values);
+      append_rows(full, s.q_size() + kv_first, kv, out.values);
+      append_rows(full, s.q_size() + s.kv_size() + kv_first, kv, out.values);
       out.shape = full.shape;
       out.shape[0] = q + 2 * kv;
       break;

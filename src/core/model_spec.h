@@ -80,6 +80,8 @@ struct ModelSpec {
   int64_t q_size() const { return num_heads * head_dim; }
   int64_t kv_size() const { return num_kv_heads * head_dim; }
   int64_t qkv_rows() const { return q_size() + 2 * kv_size(); }
+  // KV heads each tensor-parallel rank holds: a share, or one replicated head.
+  int64_t kv_heads_per_rank(int64_t tp) const { return num_kv_heads >= tp ? num_kv_heads / tp : 1; }
   int64_t window_of(int64_t layer) const {
     const bool sliding = sliding_layers.empty() || sliding_layers.at(static_cast<std::size_t>(layer));
     return sliding ? sliding_window : 0;

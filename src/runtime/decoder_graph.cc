@@ -31,7 +31,7 @@ DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
   const int64_t context = limits.max_input_len + limits.max_output_len;
   if (spec_.positions == PositionKind::rope) rope_ = RopeTable::build(spec_.rope, context);
   attn_.num_heads = spec_.num_heads / tp_;
-  attn_.num_kv_heads = spec_.num_kv_heads / tp_;
+  attn_.num_kv_heads = spec_.kv_heads_per_rank(tp_);
   attn_.head_dim = spec_.head_dim;
   if (spec_.positions == PositionKind::alibi) {
     alibi_slopes_ = alibi_slopes(spec_.num_heads);

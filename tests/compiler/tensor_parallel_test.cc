@@ -92,6 +92,24 @@ TEST(SplitForRank, QkvWithOneHeadOfEachPerRank) {
   }
 }
 
+TEST(SplitForRank, QkvReplicatesKvHeadsWhenRanksOutnumberThem) {
+  ModelSpec s = gqa_spec();  // 8 heads, 4 KV heads: with tp 8 each rank has 1 q head
+  const FloatTensor full = numbered(s.qkv_rows(), s.hidden_size);
+  const int64_t d = s.head_dim;
+  for (int rank = 0; rank < 8; ++rank) {
+    const FloatTensor part = split_for_rank(full, models::Layout::qkv, s, rank, 8);
+    ASSERT_EQ(part.shape, (Shape{3 * d, s.hidden_size}));
+    const int64_t kv_head = rank / 2;  // query head `rank` belongs to KV head rank / (8 / 4)
+    for (int64_t i = 0; i < d; ++i) {
+      for (int64_t c = 0; c < s.hidden_size; ++c) {
+        EXPECT_EQ(at(part, i, c), at(full, rank * d + i, c));
+        EXPECT_EQ(at(part, d + i, c), at(full, s.num_heads * d + kv_head * d + i, c));
+        EXPECT_EQ(at(part, 2 * d + i, c), at(full, (s.num_heads + s.num_kv_heads) * d + kv_head * d + i, c));
+      }
+    }
+  }
+}
+
 TEST(SplitForRank, GateUpGivesEachRankASliceOfGateAndOfUp) {
   const ModelSpec s = gqa_spec();
   const int64_t inner = s.intermediate_size;
@@ -263,9 +281,15 @@ TEST(CheckSplittable, NamesWhatIsNotDivisible) {
   EXPECT_THAT(message, HasSubstr("3"));
   EXPECT_THAT(message, HasSubstr("TestForCausalLM"));
 
-  message = split_error(s, 8);  // 8 heads split, but only 4 KV heads
+  s.intermediate_size = 16;
+  EXPECT_EQ(split_error(s, 8), "no error");  // 4 KV heads replicated over 8 ranks
+  s.intermediate_size = 12;
+  ModelSpec odd = s;
+  odd.num_heads = 12;
+  odd.num_kv_heads = 3;
+  message = split_error(odd, 2);  // 3 KV heads neither divide nor are divisible by 2
   EXPECT_THAT(message, HasSubstr("KV heads"));
-  EXPECT_THAT(message, HasSubstr("(4)"));
+  EXPECT_THAT(message, HasSubstr("(3)"));
 
   s.intermediate_size = 10;
   message = split_error(s, 4);  // heads fine, 10 % 4 != 0
