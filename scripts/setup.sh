@@ -8,6 +8,9 @@ packages=(
   nlohmann-json3-dev          # engine.json, config.json, safetensors headers
   libcli11-dev                # command line
   zlib1g-dev                  # deflated entries in PyTorch .bin archives
+  libpcre2-dev                # tokenizer pre-split regexes (\p{L}, look-ahead)
+  libutf8proc-dev             # Unicode normalization (NFC, NFKC) for tokenizers
+  libsentencepiece-dev        # tokenizer.model files
   libgtest-dev libgmock-dev   # tests
   python3                     # test helpers
 )
