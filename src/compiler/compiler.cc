@@ -173,6 +173,8 @@ BuildReport build_engine(const BuildOptions& o) {
   m.spec = spec;
   m.target = o.target;
   m.dtype = dtype;
+  m.source_dtype = DType::f32;
+  if (auto name = config.torch_dtype()) parse_dtype(*name, &m.source_dtype);
   m.tensor_parallel = o.tensor_parallel;
   m.limits = limits;
   m.source = fs::absolute(o.model).lexically_normal().string();

@@ -30,6 +30,7 @@ nlohmann::json manifest_to_json(const Manifest& m) {
       {"kiln_version", m.kiln_version},
       {"target", {{"backend", m.target.backend}, {"arch", m.target.arch}}},
       {"dtype", dtype_name(m.dtype)},
+      {"source_dtype", dtype_name(m.source_dtype)},
       {"tensor_parallel", m.tensor_parallel},
       {"limits",
        {{"max_batch_size", m.limits.max_batch_size},
@@ -61,6 +62,7 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& where) {
     m.target.backend = j.at("target").at("backend").get<std::string>();
     m.target.arch = j.at("target").at("arch").get<std::string>();
     m.dtype = dtype_field(j.at("dtype"), where);
+    m.source_dtype = j.contains("source_dtype") ? dtype_field(j.at("source_dtype"), where) : m.dtype;
     m.tensor_parallel = j.at("tensor_parallel").get<int>();
     const auto& l = j.at("limits");
     m.limits.max_batch_size = l.at("max_batch_size").get<int64_t>();

@@ -48,7 +48,8 @@ struct Manifest {
   std::string kiln_version;
   ModelSpec spec;
   Target target;
-  DType dtype = DType::f32;  // weight dtype of matrices (norms and biases stay fp32)
+  DType dtype = DType::f32;         // weight dtype of matrices (norms and biases stay fp32)
+  DType source_dtype = DType::f32;  // the checkpoint's dtype: equal to dtype means no rounding happened
   int tensor_parallel = 1;
   Limits limits;
   std::string source;   // the checkpoint it was built from

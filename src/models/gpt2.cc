@@ -14,11 +14,15 @@ ModelSpec gpt2_spec(const checkpoint::HfConfig& c) {
   if (c.get_bool("scale_attn_by_inverse_layer_idx", false)) {
     throw_error(c.file().string(), ": scale_attn_by_inverse_layer_idx is not supported");
   }
+  if (!c.get_bool("scale_attn_weights", true)) {
+    throw_error(c.file().string(), ": scale_attn_weights false (unscaled attention scores) is not supported");
+  }
   ModelSpec s = common_spec(c);
   const bool bigcode = c.model_type() == "gpt_bigcode";
   s.family = bigcode ? "gpt_bigcode" : "gpt2";
   use_gpt_style_block(s, activation_from(c, "activation_function", "gelu_new"));
-  if (bigcode && c.get_bool("multi_query", true)) s.num_kv_heads = 1;
+  // GPTBigCodeAttention: one KV head when multi_query, else one per query head.
+  if (bigcode) s.num_kv_heads = c.get_bool("multi_query", true) ? 1 : s.num_heads;
   s.qkv_bias = s.out_bias = true;
   s.positions = PositionKind::learned;
   s.tied_embeddings = c.get_bool("tie_word_embeddings", true);

@@ -14,11 +14,13 @@ ModelSpec phi_spec(const checkpoint::HfConfig& c) {
   use_gpt_style_block(s, activation_from(c, "hidden_act", "gelu_new"));
   s.parallel_block = true;
   s.qkv_bias = s.out_bias = s.lm_head_bias = true;
-  // partial_rotary_factor sits at the top level (4.x) or in rope_parameters (5.x).
+  // partial_rotary_factor sits at the top level (4.x) or in rope_parameters
+  // (5.x); PhiConfig defaults it to 0.5.
   double partial = c.get_double("partial_rotary_factor", 0);
   const auto& params = c.raw().value("rope_parameters", nlohmann::json());
-  if (partial == 0 && params.is_object()) partial = params.value("partial_rotary_factor", 1.0);
-  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.head_dim) * (partial > 0 ? partial : 1.0));
+  if (partial == 0 && params.is_object()) partial = params.value("partial_rotary_factor", 0.0);
+  if (partial == 0) partial = 0.5;
+  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.head_dim) * partial);
   return s;
 }
 
