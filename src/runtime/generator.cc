@@ -32,19 +32,21 @@ void Generator::check_ids(const std::vector<int32_t>& ids, std::size_t index) co
   }
 }
 
-std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRequest>& requests, bool record_logits) {
+std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRequest>& requests, bool record_logits,
+                                                  const TokenCallback& on_token) {
   for (std::size_t i = 0; i < requests.size(); ++i) validate(requests[i], i);
   std::vector<GenerationResult> results(requests.size());
   // The engine was built for at most max_batch_size concurrent sequences.
   const auto wave = static_cast<std::size_t>(limits_.max_batch_size);
   for (std::size_t first = 0; first < requests.size(); first += wave) {
-    run_wave(requests, first, std::min(wave, requests.size() - first), record_logits, results);
+    run_wave(requests, first, std::min(wave, requests.size() - first), record_logits, on_token, results);
   }
   return results;
 }
 
 void Generator::run_wave(const std::vector<GenerationRequest>& requests, std::size_t first, std::size_t count,
-                         bool record_logits, std::vector<GenerationResult>& results) {
+                         bool record_logits, const TokenCallback& on_token,
+                         std::vector<GenerationResult>& results) {
   struct Live {
     const GenerationRequest* request;
     GenerationResult* result;
@@ -108,6 +110,7 @@ void Generator::run_wave(const std::vector<GenerationRequest>& requests, std::si
       const int32_t token = s.sampler.next(row, vocab);
       s.result->tokens.push_back(token);
       if (record_logits) s.result->step_logits.emplace_back(row, row + vocab);
+      if (on_token) on_token(static_cast<std::size_t>(s.result - results.data()), token);
       const bool is_eos = s.request->stop_at_eos && std::find(eos.begin(), eos.end(), token) != eos.end();
       if (is_eos || static_cast<int64_t>(s.result->tokens.size()) >= s.request->max_new_tokens) {
         s.result->finish_reason = is_eos ? "eos" : "length";

@@ -4,6 +4,7 @@
 // preemption and streaming builds on the same DecoderGraph and KvCache.)
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,10 @@ class Generator {
 
   // Throws kiln::Error naming the request and limit when a prompt is empty,
   // too long, or holds ids outside the vocabulary.
-  std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests, bool record_logits = false);
+  // `on_token(request index, token)` is called as each token is chosen, for streaming.
+  using TokenCallback = std::function<void(std::size_t, int32_t)>;
+  std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests, bool record_logits = false,
+                                         const TokenCallback& on_token = nullptr);
   // Teacher-forced logits for every position of `tokens`: [tokens.size(), vocab].
   std::vector<float> score(const std::vector<int32_t>& tokens);
 
@@ -40,7 +44,7 @@ class Generator {
   void validate(const GenerationRequest& request, std::size_t index) const;
   void check_ids(const std::vector<int32_t>& ids, std::size_t index) const;
   void run_wave(const std::vector<GenerationRequest>& requests, std::size_t first, std::size_t count,
-                bool record_logits, std::vector<GenerationResult>& results);
+                bool record_logits, const TokenCallback& on_token, std::vector<GenerationResult>& results);
 
   engine::Limits limits_;
   DecoderGraph graph_;
