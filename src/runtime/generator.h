@@ -1,7 +1,7 @@
-// Runs a set of generation requests to completion on one engine: prompts are
-// prefilled in chunks of at most max_num_tokens, then all live sequences decode
-// together, one token each per step. (The serving scheduler with admission,
-// preemption and streaming builds on the same DecoderGraph and KvCache.)
+// Runs a set of generation requests to completion on one engine, through the
+// continuous-batching Scheduler (at most max_batch_size sequences at a time,
+// prompts prefilled in chunks of at most max_num_tokens per step), and scores
+// token sequences teacher-forced.
 #pragma once
 
 #include <functional>
@@ -43,8 +43,6 @@ class Generator {
  private:
   void validate(const GenerationRequest& request, std::size_t index) const;
   void check_ids(const std::vector<int32_t>& ids, std::size_t index) const;
-  void run_wave(const std::vector<GenerationRequest>& requests, std::size_t first, std::size_t count,
-                bool record_logits, const TokenCallback& on_token, std::vector<GenerationResult>& results);
 
   engine::Limits limits_;
   DecoderGraph graph_;

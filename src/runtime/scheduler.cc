@@ -1,0 +1,139 @@
+#include "runtime/scheduler.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace kiln::runtime {
+
+struct Scheduler::Sequence {
+  ScheduledRequest request;
+  Sampler sampler;
+  SequenceKv kv;
+  std::vector<int32_t> generated;
+  // Tokens whose K and V must be computed before decoding: the prompt, plus
+  // the generated tokens after a preemption (recompute).
+  std::vector<int32_t> context;
+  int64_t prefilled = 0;
+
+  explicit Sequence(ScheduledRequest r) : request(std::move(r)), sampler(request.sampling), context(request.prompt) {}
+  bool decoding() const { return prefilled == static_cast<int64_t>(context.size()); }
+};
+
+Scheduler::Scheduler(DecoderGraph& graph, const engine::Limits& limits) : graph_(graph), limits_(limits) {}
+Scheduler::~Scheduler() = default;
+
+void Scheduler::submit(ScheduledRequest request) {
+  if (request.prompt.empty()) throw_error("request ", request.id, ": the prompt is empty");
+  waiting_.push_back(std::make_unique<Sequence>(std::move(request)));
+}
+
+void Scheduler::cancel(uint64_t id) {
+  auto match = [id](const std::unique_ptr<Sequence>& s) { return s->request.id == id; };
+  waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), match), waiting_.end());
+  for (auto& s : running_) {
+    if (match(s)) graph_.kv_cache().release(s->kv);
+  }
+  running_.erase(std::remove_if(running_.begin(), running_.end(), match), running_.end());
+}
+
+// Frees the KV blocks of the most recently admitted running sequence and sends
+// it back to the head of the queue, to be recomputed from its prompt and the
+// tokens it already produced.
+void Scheduler::preempt_last() {
+  auto victim = std::move(running_.back());
+  running_.pop_back();
+  graph_.kv_cache().release(victim->kv);
+  victim->context = victim->request.prompt;
+  victim->context.insert(victim->context.end(), victim->generated.begin(), victim->generated.end());
+  victim->prefilled = 0;
+  waiting_.push_front(std::move(victim));
+  ++preemptions_;
+}
+
+std::vector<TokenEvent> Scheduler::step() {
+  while (!waiting_.empty() && static_cast<int64_t>(running_.size()) < limits_.max_batch_size) {
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+  // Every decoding sequence needs room for one more token. Preempting from the
+  // back (the latest admitted, possibly the sequence itself) never touches a
+  // sequence already given room, and nothing is scheduled yet.
+  for (std::size_t i = 0; i < running_.size();) {
+    Sequence& s = *running_[i];
+    if (!s.decoding() || graph_.kv_cache().reserve(s.kv, s.kv.length + 1)) {
+      ++i;
+    } else if (running_.size() > 1) {
+      preempt_last();
+    } else {
+      throw_error("the KV cache cannot hold one sequence of ", s.kv.length + 1, " tokens");
+    }
+  }
+
+  StepInput input;
+  std::vector<Sequence*> sampled;
+  std::vector<std::pair<Sequence*, int64_t>> advanced;
+  int64_t budget = limits_.max_num_tokens;
+  auto schedule = [&](Sequence& s, const int32_t* tokens, int64_t n, bool wants_logits) {
+    const int64_t start = s.kv.length;
+    input.seqs.push_back(StepSequence{&s.kv, static_cast<int64_t>(input.tokens.size()), start, n});
+    for (int64_t t = 0; t < n; ++t) {
+      input.tokens.push_back(tokens[t]);
+      input.positions.push_back(static_cast<int32_t>(start + t));
+    }
+    if (wants_logits) {
+      input.logit_rows.push_back(static_cast<int64_t>(input.tokens.size()) - 1);
+      sampled.push_back(&s);
+    }
+    advanced.emplace_back(&s, n);
+    budget -= n;
+  };
+  // Decoding sequences first, one token each, so they keep streaming while prompts prefill.
+  for (auto& s : running_) {
+    if (s->decoding() && budget > 0) schedule(*s, &s->generated.back(), 1, true);
+  }
+  // Then prompt chunks in the room left; a chunk that finds no KV room waits for a later step.
+  for (auto& s : running_) {
+    if (s->decoding() || budget <= 0) continue;
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(s->context.size()) - s->prefilled, budget);
+    if (!graph_.kv_cache().reserve(s->kv, s->kv.length + n)) continue;
+    // Logits only when the chunk completes the context: they choose the next token.
+    const bool completes = s->prefilled + n == static_cast<int64_t>(s->context.size());
+    schedule(*s, s->context.data() + s->prefilled, n, completes);
+    s->prefilled += n;
+  }
+  if (input.tokens.empty()) {
+    if (running_.empty()) return {};
+    // Prompts holding parts of the cache can block each other: free the latest and retry.
+    if (running_.size() > 1) {
+      preempt_last();
+      return step();
+    }
+    throw_error("the KV cache is too small for a request of ", running_[0]->context.size(), " tokens");
+  }
+
+  graph_.forward(input, logits_);
+  for (auto [s, n] : advanced) s->kv.length += n;
+  const int64_t vocab = graph_.spec().vocab_size;
+  const auto& eos = graph_.spec().eos_token_ids;
+  std::vector<TokenEvent> events;
+  for (std::size_t i = 0; i < sampled.size(); ++i) {
+    Sequence& s = *sampled[i];
+    const float* row = logits_.data() + static_cast<int64_t>(i) * vocab;
+    TokenEvent e{s.request.id, s.sampler.next(row, vocab), row, false, ""};
+    s.generated.push_back(e.token);
+    const bool is_eos = s.request.stop_at_eos && std::find(eos.begin(), eos.end(), e.token) != eos.end();
+    if (is_eos || static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens) {
+      e.finished = true;
+      e.finish_reason = is_eos ? "eos" : "length";
+    }
+    events.push_back(std::move(e));
+  }
+  // Finished sequences leave at once, and their blocks with them.
+  for (const auto& e : events) {
+    if (e.finished) cancel(e.id);
+  }
+  return events;
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,70 @@
+// Continuous ("rolling") batching over one DecoderGraph: every step admits
+// waiting sequences into the running batch (up to max_batch_size), gives each
+// decoding sequence one token and fills the rest of the step's token budget
+// (max_num_tokens) with prompt chunks (chunked prefill), and frees a
+// sequence's KV blocks the moment it finishes. When the paged KV cache runs
+// out, the most recently admitted sequence is preempted: its blocks are freed
+// and it waits to be recomputed from its prompt and the tokens it already
+// produced, so no request is lost and none sees a different result.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/manifest.h"
+#include "runtime/decoder_graph.h"
+#include "runtime/sampler.h"
+
+namespace kiln::runtime {
+
+struct ScheduledRequest {
+  uint64_t id = 0;
+  std::vector<int32_t> prompt;
+  int64_t max_new_tokens = 16;
+  SamplingParams sampling;
+  bool stop_at_eos = true;
+};
+
+// One token produced by a step, for the request `id`.
+struct TokenEvent {
+  uint64_t id = 0;
+  int32_t token = 0;
+  const float* logits = nullptr;  // the row it was chosen from; valid until the next step
+  bool finished = false;
+  std::string finish_reason;  // when finished: "eos" or "length"
+};
+
+class Scheduler {
+ public:
+  // The graph's KV cache must exist (DecoderGraph::reset_kv_cache) and hold at
+  // least one sequence of the longest request.
+  Scheduler(DecoderGraph& graph, const engine::Limits& limits);
+  ~Scheduler();
+
+  void submit(ScheduledRequest request);
+  // Drops a request, waiting or running, and frees its KV blocks at once.
+  void cancel(uint64_t id);
+  // Runs one engine step and returns the tokens it produced.
+  std::vector<TokenEvent> step();
+
+  bool idle() const { return waiting_.empty() && running_.empty(); }
+  std::size_t running() const { return running_.size(); }
+  std::size_t waiting() const { return waiting_.size(); }
+  int64_t preemptions() const { return preemptions_; }
+
+ private:
+  struct Sequence;
+  void preempt_last();
+
+  DecoderGraph& graph_;
+  engine::Limits limits_;
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> running_;  // in admission order
+  std::vector<float> logits_;
+  int64_t preemptions_ = 0;
+};
+
+}  // namespace kiln::runtime
