@@ -17,7 +17,17 @@ int32_t argmax(const float* logits, int64_t n) {
   return static_cast<int32_t>(best);
 }
 
+float log_probability(const float* logits, int64_t n, int32_t token) {
+  const float top = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - top);
+  return static_cast<float>(logits[token] - top - std::log(sum));
+}
+
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {
+  if (!(params.repetition_penalty > 0)) {
+    throw_error("repetition_penalty must be > 0, got ", params.repetition_penalty);
+  }
   if (!params.greedy) {
     if (!(params.temperature > 0)) throw_error("temperature must be > 0, got ", params.temperature);
     if (params.top_k < 0) throw_error("top_k must be >= 0, got ", params.top_k);
@@ -25,7 +35,19 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
   }
 }
 
-int32_t Sampler::next(const float* logits, int64_t vocab) {
+int32_t Sampler::next(const float* logits, int64_t vocab, const std::vector<int32_t>& history) {
+  std::vector<float> penalized;
+  if (params_.repetition_penalty != 1.0 && !history.empty()) {
+    penalized.assign(logits, logits + vocab);
+    const auto p = static_cast<float>(params_.repetition_penalty);
+    for (int32_t t : history) {
+      if (t < 0 || t >= vocab) continue;
+      // Each distinct token once, as HF's gather/scatter does.
+      const float original = logits[t];
+      penalized[t] = original > 0 ? original / p : original * p;
+    }
+    logits = penalized.data();
+  }
   if (params_.greedy) return argmax(logits, vocab);
   // Candidates by descending logit; top-k keeps the first k.
   std::vector<int32_t> order(static_cast<std::size_t>(vocab));

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <random>
+#include <vector>
 
 namespace kiln::runtime {
 
@@ -13,12 +14,16 @@ struct SamplingParams {
   int64_t top_k = 0;   // 0: no limit
   double top_p = 1.0;  // 1: no limit
   uint64_t seed = 0;
+  // HF's repetition penalty: logits of tokens already in the sequence are
+  // divided by it when positive, multiplied when negative; 1 turns it off.
+  double repetition_penalty = 1.0;
 };
 
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
-  int32_t next(const float* logits, int64_t vocab);
+  // `history`: the sequence so far (prompt and generated), for the repetition penalty.
+  int32_t next(const float* logits, int64_t vocab, const std::vector<int32_t>& history = {});
 
  private:
   SamplingParams params_;
@@ -26,5 +31,7 @@ class Sampler {
 };
 
 int32_t argmax(const float* logits, int64_t n);
+// log softmax(logits)[token], computed stably.
+float log_probability(const float* logits, int64_t n, int32_t token);
 
 }  // namespace kiln::runtime

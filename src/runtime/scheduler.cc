@@ -120,7 +120,13 @@ std::vector<TokenEvent> Scheduler::step() {
   for (std::size_t i = 0; i < sampled.size(); ++i) {
     Sequence& s = *sampled[i];
     const float* row = logits_.data() + static_cast<int64_t>(i) * vocab;
-    TokenEvent e{s.request.id, s.sampler.next(row, vocab), row, false, ""};
+    std::vector<int32_t> history;
+    if (s.request.sampling.repetition_penalty != 1.0) {
+      history = s.request.prompt;
+      history.insert(history.end(), s.generated.begin(), s.generated.end());
+    }
+    TokenEvent e{s.request.id, s.sampler.next(row, vocab, history), row, 0.f, false, ""};
+    e.logprob = log_probability(row, vocab, e.token);
     s.generated.push_back(e.token);
     const bool is_eos = s.request.stop_at_eos && std::find(eos.begin(), eos.end(), e.token) != eos.end();
     if (is_eos || static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens) {

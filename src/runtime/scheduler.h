@@ -33,6 +33,7 @@ struct TokenEvent {
   uint64_t id = 0;
   int32_t token = 0;
   const float* logits = nullptr;  // the row it was chosen from; valid until the next step
+  float logprob = 0;              // log probability of the token under the (unpenalized) logits
   bool finished = false;
   std::string finish_reason;  // when finished: "eos" or "length"
 };

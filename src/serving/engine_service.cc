@@ -12,16 +12,18 @@ Job::Update Job::take(std::chrono::milliseconds timeout) {
   changed_.wait_for(lock, timeout, [&] { return !pending_.empty() || finished_; });
   Update u;
   u.tokens.swap(pending_);
+  u.logprobs.swap(pending_logprobs_);
   u.finished = finished_;
   u.finish_reason = finish_reason_;
   u.error = error_;
   return u;
 }
 
-void Job::push(int32_t token, bool finished, const std::string& reason) {
+void Job::push(int32_t token, float logprob, bool finished, const std::string& reason) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     pending_.push_back(token);
+    pending_logprobs_.push_back(logprob);
     if (finished) {
       finished_ = true;
       finish_reason_ = reason;
@@ -149,7 +151,7 @@ void EngineService::loop() {
         for (const auto& e : scheduler_->step()) {
           auto it = std::find_if(active_.begin(), active_.end(), [&](const auto& j) { return j->id() == e.id; });
           if (it == active_.end()) continue;
-          (*it)->push(e.token, e.finished, e.finish_reason);
+          (*it)->push(e.token, e.logprob, e.finished, e.finish_reason);
           if (e.finished) active_.erase(it);
         }
       } catch (const std::exception& e) {

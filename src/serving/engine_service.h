@@ -38,6 +38,7 @@ class Job {
  public:
   struct Update {
     std::vector<int32_t> tokens;  // new since the last take
+    std::vector<float> logprobs;  // of each token
     bool finished = false;
     std::string finish_reason;  // "eos", "length", "cancelled", "error"
     std::string error;
@@ -50,7 +51,7 @@ class Job {
  private:
   friend class EngineService;
   Job(uint64_t id, JobRequest request) : id_(id), request_(std::move(request)) {}
-  void push(int32_t token, bool finished, const std::string& reason);
+  void push(int32_t token, float logprob, bool finished, const std::string& reason);
   void fail(const std::string& reason, const std::string& error);
 
   uint64_t id_;
@@ -58,6 +59,7 @@ class Job {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<int32_t> pending_;
+  std::vector<float> pending_logprobs_;
   bool finished_ = false;
   std::string finish_reason_, error_;
 };

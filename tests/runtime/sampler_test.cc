@@ -161,3 +161,31 @@ TEST(Sampler, InvalidParametersThrow) {
 
 }  // namespace
 }  // namespace kiln::runtime
+
+namespace kiln::runtime {
+namespace {
+
+TEST(SamplerPenalty, RepetitionPenaltyDividesPositiveAndMultipliesNegativeLogits) {
+  SamplingParams p;
+  p.repetition_penalty = 2.0;
+  Sampler s(p);
+  const std::vector<float> positive{3.f, 2.f, -1.f, 0.5f};
+  EXPECT_EQ(s.next(positive.data(), 4), 0);          // no history: plain argmax
+  EXPECT_EQ(s.next(positive.data(), 4, {0}), 1);     // 3 / 2 = 1.5 < 2
+  EXPECT_EQ(s.next(positive.data(), 4, {0, 0}), 1);  // a repeated id is penalized once, as HF
+  const std::vector<float> negative{-1.f, -1.5f};
+  EXPECT_EQ(s.next(negative.data(), 2, {0}), 1);  // -1 * 2 = -2 < -1.5
+  p.repetition_penalty = 0;
+  EXPECT_THROW(Sampler{p}, kiln::Error);
+}
+
+TEST(SamplerPenalty, LogProbabilityIsLogSoftmax) {
+  const std::vector<float> logits{1.f, 2.f, 3.f};
+  const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+  for (int32_t t = 0; t < 3; ++t) {
+    EXPECT_NEAR(log_probability(logits.data(), 3, t), logits[t] - std::log(z), 1e-6);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::runtime
