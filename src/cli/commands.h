@@ -12,5 +12,7 @@ void add_build_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_tokenizer_commands(CLI::App& app);  // tokenize, detokenize, chat
+void add_serve_command(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
       "  kiln build    --model DIR --output DIR     checkpoint -> engine\n"
       "  kiln generate --engine DIR --input-ids ..  run the engine\n"
       "  kiln verify   --engine DIR --reference DIR compare with HuggingFace reference outputs\n"
-      "  kiln inspect  DIR                          describe an engine",
+      "  kiln inspect  DIR                          describe an engine\n"
+      "  kiln tokenize | detokenize | chat          the model's tokenizer and chat template\n"
+      "  kiln serve    [--properties-dir DIR]       LMI / OpenAI HTTP server with continuous batching",
       "kiln"};
   app.set_version_flag("--version", std::string("kiln ") + kiln::kVersion);
   app.require_subcommand(1);
@@ -33,6 +35,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_generate_command(app);
   kiln::cli::add_verify_command(app);
   kiln::cli::add_inspect_command(app);
+  kiln::cli::add_tokenizer_commands(app);
+  kiln::cli::add_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,183 @@
+#include "serving/model_server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <sstream>
+
+#include "compiler/compiler.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/version.h"
+#include "engine/checksum.h"
+#include "engine/engine_reader.h"
+#include "serving/completion.h"
+#include "serving/http_server.h"
+#include "serving/http_termination_signal.h"
+#include "serving/lmi_api.h"
+#include "serving/openai_api.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace kiln::serving {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A name for the cached engine that changes whenever the checkpoint's files
+// or the options that shape the engine change.
+std::string cache_key(const fs::path& model, const ServingOptions& o) {
+  std::ostringstream d;
+  d << kVersion << '|' << fs::absolute(model).lexically_normal().string() << '|'
+    << (o.dtype ? dtype_name(*o.dtype) : "auto") << '|' << o.tensor_parallel_degree << '|'
+    << o.max_input_len.value_or(0) << '|' << o.max_output_len.value_or(0) << '|' << o.max_num_tokens.value_or(0) << '|'
+    << o.max_rolling_batch_size;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(model)) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    d << '|' << f.filename().string() << ':' << fs::file_size(f) << ':'
+      << fs::last_write_time(f).time_since_epoch().count();
+  }
+  engine::Checksum64 sum;
+  const std::string text = d.str();
+  sum.update(text.data(), text.size());
+  std::ostringstream name;
+  name << model.filename().string() << '-' << std::hex << sum.digest();
+  return name.str();
+}
+
+// Answers a route, turning failures into JSON errors (or a last line/event on a stream).
+void guarded(Metrics& metrics, const std::string& route, HttpResponse& response, const std::function<void()>& body) {
+  int status = 200;
+  std::string message;
+  try {
+    body();
+  } catch (const ApiError& e) {
+    status = e.status;
+    message = e.message;
+  } catch (const Error& e) {
+    status = 400;
+    message = e.what();
+  } catch (const std::exception& e) {
+    status = 500;
+    message = std::string("internal error: ") + e.what();
+  }
+  metrics.request_done(route, status);
+  if (status == 200) return;
+  if (response.started()) {
+    // Headers are gone: the error becomes the stream's last item.
+    response.write_chunk(nlohmann::json{{"error", message}, {"code", status}}.dump() + "\n");
+    response.end_stream();
+    return;
+  }
+  HttpHeaders extra;
+  if (status == 503 || status == 429) extra.emplace_back("Retry-After", "1");
+  response.send_json(status, {{"error", message}, {"code", status}}, extra);
+}
+
+}  // namespace
+
+fs::path resolve_engine(const fs::path& model, const ServingOptions& o) {
+  if (o.model_id.starts_with("s3://")) {
+    throw_error("model_id ", o.model_id, ": s3:// models are not supported yet; download it and give the directory");
+  }
+  if (!fs::is_directory(model)) throw_error("model_id ", model.string(), " is not a directory");
+  if (fs::exists(model / "engine.json")) return model;
+  if (!fs::exists(model / "config.json")) {
+    throw_error("model_id ", model.string(), " is neither a kiln engine (engine.json) nor a HuggingFace checkpoint ",
+                "(config.json)");
+  }
+  const fs::path cached = o.cache_dir / cache_key(model, o);
+  if (fs::exists(cached / "engine.json")) {
+    log_info("reusing the engine compiled earlier for ", model.string(), ": ", cached.string());
+    return cached;
+  }
+  log_info("compiling ", model.string(), " just in time into ", cached.string());
+  compiler::BuildOptions b;
+  b.model = model;
+  b.output = cached;
+  b.dtype = o.dtype;
+  b.target = engine::host_cpu_target();
+  b.tensor_parallel = o.tensor_parallel_for(0);
+  b.max_batch_size = o.max_rolling_batch_size;
+  b.max_input_len = o.max_input_len;
+  b.max_output_len = o.max_output_len;
+  b.max_num_tokens = o.max_num_tokens;
+  b.force = true;
+  fs::create_directories(o.cache_dir);
+  compiler::build_engine(b);
+  return cached;
+}
+
+int run_model_server(const ServingOptions& o, const fs::path& default_model) {
+  if (o.target == "cuda") throw_error("target cuda: this kiln build serves CPU engines only");
+  TerminationSignal termination;  // before anything slow, so SIGTERM during loading is honoured too
+  HttpServer::Options http;
+  http.host = o.host;
+  http.port = o.port;
+  HttpServer server(http);
+  Metrics metrics;
+
+  // Routes answer 503 until the model is loaded; the pointer is set once.
+  std::atomic<ServingContext*> ready{nullptr};
+  auto with_model = [&](const std::string& route, auto handler) {
+    return [&, route, handler](const HttpRequest& req, HttpResponse& res) {
+      guarded(metrics, route, res, [&] {
+        ServingContext* ctx = ready.load();
+        if (!ctx) throw ApiError{503, "the model is still loading"};
+        handler(*ctx, req, res);
+      });
+    };
+  };
+  server.route("GET", "/ping", [&](const HttpRequest&, HttpResponse& res) {
+    if (ready.load()) {
+      res.send_json(200, {{"status", "healthy"}});
+    } else {
+      res.send_json(503, {{"status", "loading"}}, {{"Retry-After", "1"}});
+    }
+  });
+  server.route("POST", "/invocations", with_model("/invocations", handle_invocations));
+  server.route_prefix("POST", "/predictions/", with_model("/predictions", handle_invocations));
+  server.route("POST", "/v1/completions", with_model("/v1/completions", handle_completions));
+  server.route("POST", "/v1/chat/completions", with_model("/v1/chat/completions", handle_chat_completions));
+  server.route("GET", "/v1/models", with_model("/v1/models", handle_models));
+  server.route("GET", "/metrics", [&](const HttpRequest&, HttpResponse& res) {
+    ServingContext* ctx = ready.load();
+    const auto stats = ctx ? ctx->service.stats() : EngineStats{};
+    res.send(200, "text/plain; version=0.0.4", metrics.render(stats, o.max_rolling_batch_size));
+  });
+  server.start();
+  log_info("kiln ", kVersion, " listening on ", o.host, ":", server.port());
+
+  const fs::path model = o.model_id.empty() ? default_model : fs::path(o.model_id);
+  const fs::path engine_dir = resolve_engine(model, o);
+  const auto engine = engine::Engine::open(engine_dir, engine::host_cpu_target());
+  if (!fs::is_directory(engine_dir / "tokenizer")) {
+    throw_error("engine ", engine_dir.string(),
+                " carries no tokenizer; kiln serve needs tokenizer.json or tokenizer.model");
+  }
+  const auto tokenizer = tokenizer::Tokenizer::load(engine_dir / "tokenizer");
+  const auto chat = tokenizer::ChatSettings::load(engine_dir / "tokenizer");
+  const auto backend = runtime::make_cpu_backend();
+  EngineServiceOptions service_options;
+  service_options.max_batch_size = o.max_rolling_batch_size;
+  service_options.max_queue = o.max_queue_size;
+  EngineService service(engine, *backend, service_options);
+  ServingContext context{
+      service, *tokenizer, chat, metrics, o.model_id.empty() ? std::string("kiln-demo") : o.model_id, o.max_new_tokens};
+  ready.store(&context);
+  log_info("model ", context.model_name, " (", engine.manifest().spec.family, ") ready");
+
+  const int signal = termination.wait();
+  log_info("signal ", signal, ": finishing in-flight requests");
+  service.drain(std::chrono::seconds(30));
+  server.stop(std::chrono::seconds(30));
+  ready.store(nullptr);
+  log_info("stopped");
+  return 0;
+}
+
+}  // namespace kiln::serving

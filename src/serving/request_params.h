@@ -1,0 +1,24 @@
+// Reading generation parameters from LMI and OpenAI request bodies: types
+// checked, unknown keys refused with the list of known ones (HTTP 400).
+#pragma once
+
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "serving/completion.h"
+
+namespace kiln::serving {
+
+// Throws ApiError 400 naming the first key of `object` not in `known`.
+void refuse_unknown_keys(const nlohmann::json& object, std::initializer_list<const char*> known, const char* where);
+
+// Typed getters: ApiError 400 naming the key and the expected type.
+int64_t int_param(const nlohmann::json& object, const char* key, int64_t fallback);
+double number_param(const nlohmann::json& object, const char* key, double fallback);
+bool bool_param(const nlohmann::json& object, const char* key, bool fallback);
+// `stop`: a string or a list of strings.
+std::vector<std::string> stop_param(const nlohmann::json& object, const char* key);
+
+}  // namespace kiln::serving

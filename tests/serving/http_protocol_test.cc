@@ -1,0 +1,222 @@
+// The server against raw sockets: malformed, partial, pipelined and slow
+// requests that real clients rarely send, and the connection lifecycle.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http_test_support.h"
+#include "serving/http_server.h"
+
+namespace kiln::serving {
+namespace {
+
+using namespace kiln::serving::testing;
+
+class HttpProtocolTest : public ::testing::Test {
+ protected:
+  void start(HttpServerOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    server_ = std::make_unique<HttpServer>(options);
+    server_->route("POST", "/echo", [](const HttpRequest& request, HttpResponse& response) {
+      response.send(200, "text/plain", request.body);
+    });
+    server_->route("GET", "/peer", [](const HttpRequest& request, HttpResponse& response) {
+      response.send(200, "text/plain", request.remote_address);
+    });
+    server_->start();
+    port_ = server_->port();
+  }
+  void TearDown() override {
+    if (server_) server_->stop(2s);
+  }
+  static HttpServerOptions small_limits() {
+    HttpServerOptions options;
+    options.threads = 2;
+    options.max_body_bytes = 1024;
+    options.max_header_bytes = 1024;
+    return options;
+  }
+
+  std::unique_ptr<HttpServer> server_;
+  int port_ = 0;
+};
+
+constexpr std::string_view kGetPeer = "GET /peer HTTP/1.1\r\nHost: test\r\n\r\n";
+
+TEST_F(HttpProtocolTest, MalformedRequestIs400AndClosesTheConnection) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("GARBAGE\r\n\r\n"));
+  const std::string response = connection.read_until_closed();
+  EXPECT_EQ(response.find("HTTP/1.1 400 Bad Request\r\n"), 0u) << response;
+  EXPECT_NE(response.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_NE(response.find(R"({"code":400,"error":"malformed request line"})"), std::string::npos) << response;
+}
+
+TEST_F(HttpProtocolTest, OversizeHeadIs431) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("GET /peer HTTP/1.1\r\nHost: test\r\nX-Big: " + std::string(2000, 'x') + "\r\n\r\n"));
+  const std::string response = connection.read_until_closed();
+  EXPECT_EQ(response.find("HTTP/1.1 431 Request Header Fields Too Large\r\n"), 0u) << response;
+}
+
+TEST_F(HttpProtocolTest, UnsupportedTransferCodingIs501) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: gzip\r\n\r\n"));
+  EXPECT_EQ(connection.read_until_closed().find("HTTP/1.1 501 Not Implemented\r\n"), 0u);
+}
+
+TEST_F(HttpProtocolTest, ExpectContinueGets100BeforeTheBodyIsSent) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(
+      connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  EXPECT_EQ(connection.read_until("\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(connection.send("hello"));
+  const std::string response = connection.read_response();
+  EXPECT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+  EXPECT_EQ(response.substr(response.size() - 5), "hello");
+}
+
+TEST_F(HttpProtocolTest, ExpectContinueWithOversizeBodyIs413Without100) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(
+      connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"));
+  const std::string response = connection.read_until_closed();
+  EXPECT_EQ(response.find("HTTP/1.1 413 Content Too Large\r\n"), 0u) << response;
+  EXPECT_NE(response.find("request body of 5000 bytes exceeds the limit of 1024 bytes"), std::string::npos);
+}
+
+TEST_F(HttpProtocolTest, OversizeBodySentAnywayStillGets413) {
+  start(small_limits());
+  RawConnection connection(port_);
+  // The body is in flight when the server refuses: the refusal must survive the close.
+  ASSERT_TRUE(connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 200000\r\n\r\n" +
+                              std::string(200000, 'b')));
+  EXPECT_EQ(connection.read_until_closed().find("HTTP/1.1 413 Content Too Large\r\n"), 0u);
+}
+
+TEST_F(HttpProtocolTest, ChunkedBodyWithExtensionsAndTrailers) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(
+      connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "4;name=value\r\nkiln\r\n1\r\n \r\nA\r\nis serving\r\n0\r\nX-Trailer: ignored\r\n\r\n"));
+  const std::string response = connection.read_response();
+  EXPECT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+  EXPECT_EQ(response.substr(response.find("\r\n\r\n") + 4), "kiln is serving");
+}
+
+TEST_F(HttpProtocolTest, PipelinedRequestsAreAnsweredInOrder) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(
+      connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nfirst"
+                      "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\nsecond"));
+  const std::string first = connection.read_response();
+  const std::string second = connection.read_response();
+  EXPECT_EQ(first.substr(first.size() - 5), "first") << first;
+  EXPECT_EQ(second.substr(second.size() - 6), "second") << second;
+}
+
+TEST_F(HttpProtocolTest, Http10ClosesUnlessAskedToKeepAlive) {
+  start(small_limits());
+  {
+    RawConnection connection(port_);
+    ASSERT_TRUE(connection.send("GET /peer HTTP/1.0\r\n\r\n"));
+    const std::string response = connection.read_until_closed();
+    EXPECT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+    EXPECT_NE(response.find("Connection: close\r\n"), std::string::npos);
+  }
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("GET /peer HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  EXPECT_NE(connection.read_response().find("Connection: keep-alive\r\n"), std::string::npos);
+  ASSERT_TRUE(connection.send("GET /peer HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(connection.read_until_closed().find("HTTP/1.1 200 OK\r\n"), 0u);
+}
+
+TEST_F(HttpProtocolTest, ConnectionCloseIsHonoured) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("GET /peer HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"));
+  const std::string response = connection.read_until_closed();
+  EXPECT_NE(response.find("Connection: close\r\n"), std::string::npos) << response;
+  EXPECT_TRUE(connection.closed_by_peer(1s));
+}
+
+TEST_F(HttpProtocolTest, IdleConnectionIsClosedAfterTheIdleTimeout) {
+  HttpServerOptions options = small_limits();
+  options.idle_timeout = 200ms;
+  start(options);
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send(kGetPeer));
+  EXPECT_NE(connection.read_response().find("200 OK"), std::string::npos);
+  const auto begin = Clock::now();
+  EXPECT_TRUE(connection.closed_by_peer(3s));
+  EXPECT_GE(Clock::now() - begin, 150ms);
+}
+
+TEST_F(HttpProtocolTest, SlowRequestIs408) {
+  HttpServerOptions options = small_limits();
+  options.request_timeout = 300ms;
+  start(options);
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("GET /peer HTTP/1.1\r\nHo"));
+  const std::string response = connection.read_until_closed(3s);
+  EXPECT_EQ(response.find("HTTP/1.1 408 Request Timeout\r\n"), 0u) << response;
+}
+
+TEST_F(HttpProtocolTest, IdleKeepAliveConnectionsHoldNoWorker) {
+  HttpServerOptions options = small_limits();
+  options.threads = 1;
+  start(options);
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(port_));
+    ASSERT_TRUE(idle.back()->send(kGetPeer));
+    ASSERT_NE(idle.back()->read_response().find("200 OK"), std::string::npos);
+  }
+  // The single worker is free although four connections stay open.
+  const CurlResult result = run_curl(url(port_, "/peer"));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (auto& connection : idle) {
+    ASSERT_TRUE(connection->send(kGetPeer));
+    EXPECT_NE(connection->read_response().find("200 OK"), std::string::npos);
+  }
+}
+
+TEST_F(HttpProtocolTest, ConnectionsBeyondTheLimitGet503) {
+  HttpServerOptions options = small_limits();
+  options.max_connections = 2;
+  start(options);
+  auto first = std::make_unique<RawConnection>(port_);
+  RawConnection second(port_);
+  ASSERT_TRUE(first->send(kGetPeer));
+  ASSERT_NE(first->read_response().find("200 OK"), std::string::npos);
+  ASSERT_TRUE(second.send(kGetPeer));
+  ASSERT_NE(second.read_response().find("200 OK"), std::string::npos);
+  RawConnection third(port_);
+  const std::string refusal = third.read_until_closed();
+  EXPECT_EQ(refusal.find("HTTP/1.1 503 Service Unavailable\r\n"), 0u) << refusal;
+  EXPECT_NE(refusal.find("Retry-After: 1\r\n"), std::string::npos);
+
+  // Once a connection closes, a new one is served again.
+  first.reset();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    RawConnection next(port_);
+    served = next.send(kGetPeer) && next.read_response(1s).find("200 OK") != std::string::npos;
+    if (!served) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(served);
+}
+
+}  // namespace
+}  // namespace kiln::serving
