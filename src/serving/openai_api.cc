@@ -151,6 +151,8 @@ void answer_chat(ServingContext& ctx, const nlohmann::json& body, HttpResponse& 
     const auto& p = body["parameters"];
     if (!p.is_object()) throw ApiError{400, "\"parameters\" must be an object"};
     for (const auto& [k, v] : p.items()) sampling[k == "max_new_tokens" ? "max_tokens" : k] = v;
+    // LMI samples only with do_sample; otherwise it decodes greedily.
+    if (!bool_param(p, "do_sample", false)) sampling["temperature"] = 0;
   }
   read_sampling(sampling, r, ctx.default_max_new_tokens);
   const std::string id = new_id("chatcmpl-");

@@ -1,0 +1,311 @@
+// `kiln serve` end to end: the real binary on a loopback port, talked to with
+// curl. Expected texts come from the demo model's PyTorch reference
+// (demo/model/reference.json), recorded when it was trained.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "http_test_support.h"
+
+namespace kiln::serving {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::CurlLineReader;
+using ::testing::HasSubstr;
+using testing::run_curl;
+
+const fs::path kDemo = fs::path(KILN_SOURCE_DIR) / "demo" / "model";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A `kiln serve` process on an ephemeral port, with its own cache and log.
+class Server {
+ public:
+  explicit Server(const fs::path& dir, const std::string& extra_args = "", const std::string& env = "") : dir_(dir) {
+    fs::create_directories(dir_);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const std::string cmd = "cd '" + dir_.string() + "' && OPTION_CACHE_DIR='" + (dir_ / "cache").string() + "' " +
+                              env + " exec " + KILN_BINARY + " serve --host 127.0.0.1 --port 0 " + extra_args + " > '" +
+                              (dir_ / "log").string() + "' 2>&1";
+      ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+      ::_exit(127);
+    }
+    // The log says the port, then that the model is ready.
+    for (int i = 0; i < 600 && (port_ == 0 || !ready()); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const std::string log = slurp(dir_ / "log");
+      const auto at = log.find("listening on 127.0.0.1:");
+      if (at != std::string::npos) port_ = std::atoi(log.c_str() + at + 23);
+    }
+  }
+  ~Server() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool ready() const { return slurp(dir_ / "log").find(") ready") != std::string::npos; }
+  std::string url(const std::string& path) const { return testing::url(port_, path); }
+  std::string log() const { return slurp(dir_ / "log"); }
+  // SIGTERM, then the exit status (-1 if it does not exit within 10 s).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 200; ++i) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return -1;
+  }
+  int port() const { return port_; }
+
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+std::string quoted(const nlohmann::json& body) {
+  std::string s = body.dump(), out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+nlohmann::json post(const Server& s, const std::string& path, const nlohmann::json& body, int* status = nullptr) {
+  const auto r = run_curl("-w '\\n%{http_code}' -X POST -H 'Content-Type: application/json' -d " + quoted(body) + " " +
+                          s.url(path));
+  const auto nl = r.output.rfind('\n');
+  if (status) *status = std::atoi(r.output.c_str() + nl + 1);
+  return nlohmann::json::parse(r.output.substr(0, nl), nullptr, false);
+}
+
+class ServeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = (fs::temp_directory_path() / "kiln-serve-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = new fs::path(pattern);
+    server_ = new Server(*dir_ / "main");
+    ASSERT_TRUE(server_->ready()) << server_->log();
+    reference_ = new nlohmann::json(nlohmann::json::parse(slurp(kDemo / "reference.json")));
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    fs::remove_all(*dir_);
+    delete dir_;
+    delete reference_;
+  }
+  // The reference's greedy continuation as text, up to the first end-of-sequence token.
+  static std::string reference_text(std::size_t i) {
+    std::string text = (*reference_)["cases"][i]["generated_text"].get<std::string>();
+    for (const char* eos : {"<|im_end|>", "<|endoftext|>"}) text = text.substr(0, text.find(eos));
+    return text;
+  }
+  static std::string prompt(std::size_t i) { return (*reference_)["cases"][i]["prompt_text"].get<std::string>(); }
+  static fs::path* dir_;
+  static Server* server_;
+  static nlohmann::json* reference_;
+};
+fs::path* ServeTest::dir_ = nullptr;
+Server* ServeTest::server_ = nullptr;
+nlohmann::json* ServeTest::reference_ = nullptr;
+
+TEST_F(ServeTest, PingAndModels) {
+  EXPECT_THAT(run_curl(server_->url("/ping")).output, HasSubstr("healthy"));
+  const auto models = nlohmann::json::parse(run_curl(server_->url("/v1/models")).output);
+  EXPECT_EQ(models["data"][0]["id"], "kiln-demo");
+}
+
+TEST_F(ServeTest, InvocationsGreedyMatchesPyTorch) {
+  int status = 0;
+  const auto out = post(*server_, "/invocations",
+                        {{"inputs", prompt(0)}, {"parameters", {{"max_new_tokens", 24}, {"details", true}}}}, &status);
+  ASSERT_EQ(status, 200) << out.dump();
+  EXPECT_EQ(out["generated_text"], reference_text(0));
+  EXPECT_EQ(out["details"]["finish_reason"], "eos_token");
+  EXPECT_EQ(out["details"]["tokens"].size(), out["details"]["generated_tokens"].get<std::size_t>());
+  for (const auto& t : out["details"]["tokens"]) EXPECT_LE(t["log_prob"].get<double>(), 0.0);
+}
+
+TEST_F(ServeTest, InvocationsListAndFullText) {
+  const auto out =
+      post(*server_, "/invocations",
+           {{"inputs", {prompt(0), prompt(1)}}, {"parameters", {{"max_new_tokens", 24}, {"return_full_text", true}}}});
+  ASSERT_TRUE(out.is_array()) << out.dump();
+  EXPECT_EQ(out[0]["generated_text"], prompt(0) + reference_text(0));
+  EXPECT_EQ(out[1]["generated_text"], prompt(1) + reference_text(1));
+  // /predictions/<model> is the same route.
+  const auto same =
+      post(*server_, "/predictions/kiln-demo", {{"inputs", prompt(1)}, {"parameters", {{"max_new_tokens", 24}}}});
+  EXPECT_EQ(same["generated_text"], reference_text(1));
+}
+
+TEST_F(ServeTest, InvocationsStreamsJsonLines) {
+  const nlohmann::json body = {{"inputs", prompt(1)}, {"parameters", {{"max_new_tokens", 24}}}, {"stream", true}};
+  CurlLineReader reader("-X POST -d " + quoted(body) + " " + server_->url("/invocations"));
+  std::string joined;
+  nlohmann::json last;
+  int lines = 0;
+  while (auto line = reader.read_line()) {
+    if (*line == "\n") continue;
+    last = nlohmann::json::parse(*line);
+    if (last.contains("token")) joined += last["token"]["text"].get<std::string>();
+    ++lines;
+  }
+  EXPECT_GT(lines, 2);
+  EXPECT_EQ(last["generated_text"], reference_text(1));
+  EXPECT_EQ(joined, reference_text(1));
+}
+
+TEST_F(ServeTest, StopStringsEndTheText) {
+  const std::string full = reference_text(0);  // " nothing.\n\t\t-- Lao Tse, ..."
+  const auto cut = full.find("Tse");
+  ASSERT_NE(cut, std::string::npos);
+  const auto out =
+      post(*server_, "/invocations",
+           {{"inputs", prompt(0)}, {"parameters", {{"max_new_tokens", 24}, {"stop", {"Tse"}}, {"details", true}}}});
+  EXPECT_EQ(out["generated_text"], full.substr(0, cut));
+  EXPECT_EQ(out["details"]["finish_reason"], "stop_sequence");
+}
+
+TEST_F(ServeTest, OpenAICompletionsPlainAndStreamed) {
+  const nlohmann::json body = {{"model", "kiln-demo"}, {"prompt", prompt(1)}, {"max_tokens", 24}, {"temperature", 0}};
+  const auto out = post(*server_, "/v1/completions", body);
+  EXPECT_EQ(out["object"], "text_completion");
+  EXPECT_EQ(out["choices"][0]["text"], reference_text(1));
+  EXPECT_EQ(out["usage"]["completion_tokens"].get<int>() + out["usage"]["prompt_tokens"].get<int>(),
+            out["usage"]["total_tokens"].get<int>());
+  nlohmann::json streamed = body;
+  streamed["stream"] = true;
+  CurlLineReader reader("-X POST -d " + quoted(streamed) + " " + server_->url("/v1/completions"));
+  std::string joined, last_data;
+  while (auto line = reader.read_line()) {
+    if (line->rfind("data: ", 0) != 0) continue;
+    last_data = line->substr(6);
+    if (last_data == "[DONE]\n") break;
+    joined += nlohmann::json::parse(last_data)["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(last_data, "[DONE]\n");
+  EXPECT_EQ(joined, reference_text(1));
+}
+
+TEST_F(ServeTest, ChatCompletionsPlainStreamedAndThroughInvocations) {
+  const nlohmann::json messages = {{{"role", "user"}, {"content", "Tell me a fortune."}}};
+  const auto out =
+      post(*server_, "/v1/chat/completions", {{"messages", messages}, {"temperature", 0}, {"max_tokens", 24}});
+  EXPECT_EQ(out["object"], "chat.completion");
+  EXPECT_EQ(out["choices"][0]["message"]["content"], reference_text(3));
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "stop");
+  CurlLineReader reader("-X POST -d " + quoted({{"messages", messages}, {"temperature", 0}, {"stream", true}}) + " " +
+                        server_->url("/v1/chat/completions"));
+  std::string joined;
+  while (auto line = reader.read_line()) {
+    if (line->rfind("data: ", 0) != 0 || *line == "data: [DONE]\n") continue;
+    const auto chunk = nlohmann::json::parse(line->substr(6));
+    EXPECT_EQ(chunk["object"], "chat.completion.chunk");
+    joined += chunk["choices"][0]["delta"].value("content", "");
+  }
+  EXPECT_EQ(joined, reference_text(3));
+  // LMI's /invocations with "messages" answers in the chat schema.
+  const auto lmi = post(*server_, "/invocations", {{"messages", messages}, {"parameters", {{"max_new_tokens", 24}}}});
+  EXPECT_EQ(lmi["choices"][0]["message"]["content"], reference_text(3));
+}
+
+TEST_F(ServeTest, BadRequestsGetJsonErrors) {
+  int status = 0;
+  auto r = run_curl("-w '\\n%{http_code}' -X POST -d '{not json' " + server_->url("/invocations"));
+  EXPECT_THAT(r.output, HasSubstr("not valid JSON"));
+  EXPECT_THAT(r.output, HasSubstr("\n400"));
+  auto out = post(*server_, "/invocations", {{"inputs", "x"}, {"parameters", {{"max_new_tokens", "ten"}}}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("max_new_tokens"));
+  out = post(*server_, "/invocations", {{"inputs", "x"}, {"parameters", {{"temprature", 1}}}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("unknown parameter 'temprature'"));
+  std::string long_prompt;
+  for (int i = 0; i < 700; ++i) long_prompt += " word";
+  out = post(*server_, "/invocations", {{"inputs", long_prompt}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("max_input_len"));
+  out = post(*server_, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"n", 2}},
+             &status);
+  EXPECT_EQ(status, 400);
+  r = run_curl("-w '\\n%{http_code}' " + server_->url("/nowhere"));
+  EXPECT_THAT(r.output, HasSubstr("\n404"));
+}
+
+TEST_F(ServeTest, MetricsCountRequestsAndTokens) {
+  post(*server_, "/invocations", {{"inputs", prompt(2)}, {"parameters", {{"max_new_tokens", 4}}}});
+  const auto text = run_curl(server_->url("/metrics")).output;
+  EXPECT_THAT(text, HasSubstr("kiln_requests_total{route=\"/invocations\",status=\"200\"}"));
+  EXPECT_THAT(text, HasSubstr("kiln_generated_tokens_total"));
+  EXPECT_THAT(text, HasSubstr("kiln_time_to_first_token_seconds_bucket"));
+  EXPECT_THAT(text, HasSubstr("kiln_inter_token_latency_seconds_count"));
+  EXPECT_THAT(text, HasSubstr("kiln_kv_cache_usage"));
+  EXPECT_THAT(text, HasSubstr("kiln_queue_length 0"));
+}
+
+TEST_F(ServeTest, ClientDisconnectFreesTheSlot) {
+  // Sampling keeps the demo model from ending early; the client leaves after 0.3 s.
+  const nlohmann::json body = {{"inputs", "The"},
+                               {"parameters", {{"max_new_tokens", 500}, {"do_sample", true}, {"temperature", 1.5}}},
+                               {"stream", true}};
+  run_curl("--max-time 0.3 -N -X POST -d " + quoted(body) + " " + server_->url("/invocations"));
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = run_curl(server_->url("/metrics")).output;
+    if (metrics.find("kiln_running_sequences 0") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_THAT(metrics, HasSubstr("kiln_running_sequences 0"));
+}
+
+TEST(ServeLifecycle, PropertiesCacheReuseAndSigtermDrain) {
+  std::string pattern = (fs::temp_directory_path() / "kiln-serve-life-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir(pattern);
+  fs::create_directories(dir / "props");
+  std::ofstream(dir / "props" / "serving.properties")
+      << "engine=MPI\noption.model_id=" << kDemo.string()
+      << "\noption.max_rolling_batch_size=4\noption.trust_remote_code=true\n";
+  {
+    Server first(dir / "a", "--properties-dir '" + (dir / "props").string() + "'",
+                 "OPTION_CACHE_DIR='" + (dir / "cache").string() + "'");
+    ASSERT_TRUE(first.ready()) << first.log();
+    EXPECT_THAT(first.log(), HasSubstr("compiling"));
+    // SIGTERM with a request in flight: it completes, then the server exits 0.
+    CurlLineReader reader("-X POST -d " +
+                          quoted({{"inputs", "Love is"}, {"parameters", {{"max_new_tokens", 24}}}, {"stream", true}}) +
+                          " " + first.url("/invocations"));
+    ASSERT_TRUE(reader.read_line().has_value());
+    EXPECT_EQ(first.terminate(), 0) << first.log();
+    const std::string rest = reader.read_rest();
+    EXPECT_THAT(rest, HasSubstr("generated_text"));
+  }
+  Server second(dir / "b", "--properties-dir '" + (dir / "props").string() + "'",
+                "OPTION_CACHE_DIR='" + (dir / "cache").string() + "'");
+  ASSERT_TRUE(second.ready()) << second.log();
+  EXPECT_THAT(second.log(), HasSubstr("reusing the engine compiled earlier"));
+  EXPECT_EQ(second.terminate(), 0);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kiln::serving
