@@ -1,17 +1,19 @@
 // kiln build: checkpoint -> engine.
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.h"
 #include "compiler/compiler.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "serving/serving_options.h"
 
 namespace kiln::cli {
 namespace {
 
 struct BuildArgs {
-  std::string model, output, dtype, target = "auto";
-  int tp = 1;
+  std::string model, output, dtype, target = "auto", properties_dir;
+  std::optional<int> tp;  // unset: serving.properties, else 1
   int64_t max_batch_size = 0, max_input_len = 0, max_output_len = 0, max_num_tokens = 0;
   bool force = false;
   std::vector<std::string> overrides;
@@ -28,13 +30,33 @@ engine::Target resolve_target(const std::string& name) {
 
 std::optional<int64_t> given(int64_t v) { return v ? std::optional<int64_t>(v) : std::nullopt; }
 
-void run_build(const BuildArgs& a) {
+// LMI's partition step: the same serving.properties (and OPTION_* variables)
+// that `kiln serve` reads say what to build; flags given beside them win.
+void apply_properties(BuildArgs& a) {
+  const auto options = serving::load_serving_options(a.properties_dir, serving::process_environment());
+  for (const auto& note : options.notes) log_info("note: ", note);
+  for (const auto& warning : options.warnings) log_warn(warning);
+  if (a.model.empty()) a.model = options.model_id;
+  if (a.model.empty()) throw_error("--properties-dir ", a.properties_dir, ": option.model_id is not set");
+  if (!a.tp) a.tp = options.tensor_parallel_for(0);
+  if (a.dtype.empty() && options.dtype) a.dtype = std::string(dtype_name(*options.dtype));
+  if (!a.max_batch_size) a.max_batch_size = options.max_rolling_batch_size;
+  if (!a.max_input_len && options.max_input_len) a.max_input_len = *options.max_input_len;
+  if (!a.max_output_len && options.max_output_len) a.max_output_len = *options.max_output_len;
+  if (!a.max_num_tokens && options.max_num_tokens) a.max_num_tokens = *options.max_num_tokens;
+  if (a.target == "auto") a.target = options.target;
+}
+
+void run_build(BuildArgs a) {
+  if (!a.properties_dir.empty()) apply_properties(a);
+  if (a.model.empty()) throw_error("give --model DIR (or --properties-dir with option.model_id)");
+  if (a.output.empty()) throw_error("give --output DIR (or --model-repo DIR)");
   compiler::BuildOptions o;
   o.model = a.model;
   o.output = a.output;
   if (!a.dtype.empty()) o.dtype = compiler::parse_build_dtype(a.dtype);
   o.target = resolve_target(a.target);
-  o.tensor_parallel = a.tp;
+  o.tensor_parallel = a.tp.value_or(1);
   o.max_batch_size = given(a.max_batch_size);
   o.max_input_len = given(a.max_input_len);
   o.max_output_len = given(a.max_output_len);
@@ -51,11 +73,16 @@ void run_build(const BuildArgs& a) {
 void add_build_command(CLI::App& app) {
   auto args = std::make_shared<BuildArgs>();
   CLI::App* cmd = app.add_subcommand("build", "Compile a HuggingFace checkpoint directory into an engine");
-  cmd->add_option("--model", args->model, "HuggingFace checkpoint directory (config.json + weights)")->required();
-  cmd->add_option("--output", args->output, "Engine directory to create")->required();
+  cmd->add_option("--model", args->model, "HuggingFace checkpoint directory (config.json + weights)");
+  cmd->add_option("--output,--model-repo,--model_repo,--trt_llm_model_repo", args->output,
+                  "Engine directory to create (LMI's partition script spells it --trt_llm_model_repo)");
+  cmd->add_option("--properties-dir,--properties_dir", args->properties_dir,
+                  "Directory with serving.properties: model_id, tensor_parallel_degree, dtype and limits from it "
+                  "(and OPTION_* variables), as `kiln serve` reads them");
   cmd->add_option("--dtype", args->dtype, "Weight dtype: fp32, fp16 or bf16 (default: the checkpoint's)");
   cmd->add_option("--target", args->target, "cpu, cuda or auto (default: auto)");
-  cmd->add_option("--tp", args->tp, "Tensor-parallel degree (ranks)")->check(CLI::PositiveNumber);
+  cmd->add_option("--tp,--tensor_parallel_degree,--tensor-parallel-degree", args->tp, "Tensor-parallel degree (ranks)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-batch-size", args->max_batch_size, "Most sequences per step (default 8)");
   cmd->add_option("--max-input-len", args->max_input_len, "Longest prompt (default: the model's context)");
   cmd->add_option("--max-output-len", args->max_output_len, "Most new tokens (default: the model's context)");
