@@ -118,6 +118,8 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
   HttpServer::Options http;
   http.host = o.host;
   http.port = o.port;
+  // Every running stream holds a worker: room for a full batch, plus quick requests (ping, metrics).
+  http.threads = o.max_rolling_batch_size + 8;
   HttpServer server(http);
   Metrics metrics;
 
