@@ -212,12 +212,7 @@ std::unique_ptr<Decoder> make_decoder(const JsonNode& config) {
     return std::make_unique<ReplaceDecoder>(TextPattern::from_json(config["pattern"]), config.string("content"));
   }
   if (type == "Sequence") {
-    const JsonNode list = config["decoders"];
-    std::vector<std::unique_ptr<Decoder>> steps;
-    for (std::size_t i = 0; i < list.array_size(); ++i) {
-      if (auto step = make_decoder(list[i])) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(steps));
+    return std::make_unique<SequenceDecoder>(make_steps<Decoder>(config["decoders"], make_decoder));
   }
   config.fail("unsupported decoder type \"", type, "\"");
 }

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 
@@ -56,5 +58,17 @@ class JsonNode {
   std::string file_;
   std::string path_;
 };
+
+// The steps of a "Sequence" component (normalizers, pre-tokenizers,
+// post-processors, decoders all nest the same way): `make` builds each item
+// of `list`, and items it returns null for (null entries) are left out.
+template <typename Component, typename Make>
+std::vector<std::unique_ptr<Component>> make_steps(const JsonNode& list, Make make) {
+  std::vector<std::unique_ptr<Component>> steps;
+  for (std::size_t i = 0; i < list.array_size(); ++i) {
+    if (auto step = make(list[i])) steps.push_back(std::move(step));
+  }
+  return steps;
+}
 
 }  // namespace kiln::tokenizer

@@ -112,12 +112,7 @@ std::unique_ptr<Normalizer> make_normalizer(const JsonNode& config) {
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelNormalizer>();
   if (type == "Sequence") {
-    const JsonNode list = config["normalizers"];
-    std::vector<std::unique_ptr<Normalizer>> steps;
-    for (std::size_t i = 0; i < list.array_size(); ++i) {
-      if (auto step = make_normalizer(list[i])) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(steps));
+    return std::make_unique<SequenceNormalizer>(make_steps<Normalizer>(config["normalizers"], make_normalizer));
   }
   config.fail("unsupported normalizer type \"", type, "\"");
 }

@@ -111,12 +111,8 @@ std::unique_ptr<PostProcessor> make_post_processor(const JsonNode& config) {
   if (type == "RobertaProcessing" || type == "BertProcessing") return make_cls_sep(config);
   if (type == "ByteLevel") return std::make_unique<IdentityPostProcessor>();
   if (type == "Sequence") {
-    const JsonNode list = config["processors"];
-    std::vector<std::unique_ptr<PostProcessor>> steps;
-    for (std::size_t i = 0; i < list.array_size(); ++i) {
-      if (auto step = make_post_processor(list[i])) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequencePostProcessor>(std::move(steps));
+    return std::make_unique<SequencePostProcessor>(
+        make_steps<PostProcessor>(config["processors"], make_post_processor));
   }
   config.fail("unsupported post_processor type \"", type, "\"");
 }

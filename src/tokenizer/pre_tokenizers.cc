@@ -237,12 +237,8 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const JsonNode& config) {
     return std::make_unique<SequencePreTokenizer>(std::move(steps));
   }
   if (type == "Sequence") {
-    const JsonNode list = config["pretokenizers"];
-    std::vector<std::unique_ptr<PreTokenizer>> steps;
-    for (std::size_t i = 0; i < list.array_size(); ++i) {
-      if (auto step = make_pre_tokenizer(list[i])) steps.push_back(std::move(step));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(steps));
+    return std::make_unique<SequencePreTokenizer>(
+        make_steps<PreTokenizer>(config["pretokenizers"], make_pre_tokenizer));
   }
   config.fail("unsupported pre_tokenizer type \"", type, "\"");
 }
