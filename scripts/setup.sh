@@ -13,6 +13,7 @@ packages=(
   libsentencepiece-dev        # tokenizer.model files
   libgtest-dev libgmock-dev   # tests
   python3                     # test helpers
+  curl                        # the HTTP client the serving tests talk to the server with
 )
 
 missing=()
