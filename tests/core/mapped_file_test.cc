@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/tensor.h"
+#include "support/temp_dir.h"
 
 namespace kiln {
 namespace {
@@ -18,22 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kiln-core-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using kiln::test::TempDir;
 
 std::string open_error(const fs::path& path) {
   try {

@@ -15,6 +15,7 @@
 #include "engine/engine_reader.h"
 #include "engine/engine_writer.h"
 #include "engine/spec_json.h"
+#include "support/temp_dir.h"
 
 namespace kiln::engine {
 namespace {
@@ -22,22 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kiln-engine-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using kiln::test::TempDir;
 
 std::vector<std::string> entries(const fs::path& dir) {
   std::vector<std::string> out;

@@ -14,35 +14,15 @@
 #include <string_view>
 #include <vector>
 
+#include "support/temp_dir.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln::tokenizer::testing {
 
 inline const std::filesystem::path kTokenizerFixtures = std::filesystem::path(KILN_FIXTURES) / "tokenizers";
 
-// A fresh directory, removed with everything in it when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "kiln-tokenizer-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline void write_file(const std::filesystem::path& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
+using kiln::test::TempDir;
+using kiln::test::write_file;
 
 // A tokenizer.json with a BPE model over `vocab` and `merges`; `parts` adds or
 // replaces top-level fields (normalizer, pre_tokenizer, added_tokens, ...) and
