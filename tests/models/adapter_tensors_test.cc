@@ -13,6 +13,7 @@
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/hf_config.h"
 #include "core/error.h"
+#include "loaded_fixture.h"
 #include "models/registry.h"
 
 namespace kiln::models {
@@ -25,39 +26,7 @@ using ::testing::HasSubstr;
 
 const fs::path kModels = fs::path(KILN_FIXTURES) / "models";
 
-struct Loaded {
-  HfConfig config;
-  WeightSet weights;
-  ModelSpec spec;
-  std::vector<CanonicalTensor> tensors;
-
-  explicit Loaded(const std::string& fixture)
-      : config(HfConfig::load(kModels / fixture)), weights(WeightSet::open(kModels / fixture)) {
-    const Adapter& adapter = Registry::builtin().find(config);
-    spec = adapter.spec(config);
-    tensors = adapter.tensors(spec, weights);
-  }
-
-  const CanonicalTensor& find(const std::string& name) const {
-    for (const auto& t : tensors) {
-      if (t.name == name) return t;
-    }
-    throw Error("no canonical tensor " + name);
-  }
-  bool has(const std::string& name) const {
-    for (const auto& t : tensors) {
-      if (t.name == name) return true;
-    }
-    return false;
-  }
-  FloatTensor produce(const std::string& name) const {
-    const auto& t = find(name);
-    FloatTensor out = t.produce();
-    EXPECT_EQ(out.shape, t.shape) << name;
-    return out;
-  }
-  FloatTensor checkpoint(const std::string& name) const { return to_float(weights.get(name)); }
-};
+using Loaded = testing::LoadedFixture;
 
 // Row r of a [rows, cols] tensor.
 const float* row(const FloatTensor& t, int64_t r) { return t.data() + r * t.shape.at(1); }
