@@ -309,3 +309,46 @@ TEST(ServeLifecycle, PropertiesCacheReuseAndSigtermDrain) {
 
 }  // namespace
 }  // namespace kiln::serving
+
+namespace kiln::serving {
+namespace {
+
+TEST(ServeOptions, InvalidValuesRefuseToStartAndUnknownKeysAreWarned) {
+  std::string pattern = (fs::temp_directory_path() / "kiln-serve-opts-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir(pattern);
+  auto run_serve = [&](const std::string& env) {
+    const std::string cmd =
+        env + " " + std::string(KILN_BINARY) + " serve --properties-dir '" + dir.string() + "' --port 0 2>&1";
+    FILE* pipe = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+    const int status = ::pclose(pipe);
+    return std::make_pair(WEXITSTATUS(status), out);
+  };
+  // From the file: the message names the file and line, the key, the value and what is allowed.
+  std::ofstream(dir / "serving.properties") << "option.max_rolling_batch_size=0\n";
+  auto [status, out] = run_serve("");
+  EXPECT_NE(status, 0);
+  EXPECT_THAT(out, HasSubstr("serving.properties:1: option.max_rolling_batch_size=0"));
+  EXPECT_THAT(out, HasSubstr("must be a positive integer"));
+  // From the environment.
+  std::ofstream(dir / "serving.properties") << "option.max_rolling_batch_size=4\n";
+  std::tie(status, out) = run_serve("OPTION_TENSOR_PARALLEL_DEGREE=zero");
+  EXPECT_NE(status, 0);
+  EXPECT_THAT(out, HasSubstr("OPTION_TENSOR_PARALLEL_DEGREE=zero"));
+  EXPECT_THAT(out, HasSubstr("tensor_parallel_degree must be a positive integer"));
+
+  // Unknown keys only warn; the server starts.
+  std::ofstream(dir / "serving.properties") << "option.max_rolling_batchsize=8\n";
+  Server server(dir / "run", "--properties-dir '" + dir.string() + "'");
+  ASSERT_TRUE(server.ready()) << server.log();
+  EXPECT_THAT(server.log(), HasSubstr("max_rolling_batchsize"));
+  EXPECT_EQ(server.terminate(), 0);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kiln::serving
