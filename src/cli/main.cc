@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "kiln compiles HuggingFace LLM checkpoints ahead of time into engines for one target and runs them.\n"
       "  kiln build    --model DIR --output DIR     checkpoint -> engine\n"
-      "  kiln generate --engine DIR --input-ids ..  run the engine\n"
+      "  kiln generate --engine DIR --prompt TEXT   run the engine (or --chat FILE, --input-ids IDS)\n"
       "  kiln verify   --engine DIR --reference DIR compare with HuggingFace reference outputs\n"
       "  kiln inspect  DIR                          describe an engine\n"
       "  kiln tokenize | detokenize | chat          the model's tokenizer and chat template\n"
