@@ -1,0 +1,101 @@
+// S3's REST API over libcurl: objects, listings, multipart primitives,
+// with SigV4 signing, bounded retries and errors that say what went wrong.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "storage/http.h"
+#include "storage/s3_settings.h"
+#include "storage/s3_uri.h"
+
+namespace kiln::storage {
+
+// A failed S3 request: HTTP status (0 for a transport failure) and S3's error Code.
+class S3Error : public Error {
+ public:
+  S3Error(const std::string& message, long status, std::string code)
+      : Error(message), status_(status), code_(std::move(code)) {}
+  long status() const { return status_; }
+  const std::string& code() const { return code_; }
+
+ private:
+  long status_;
+  std::string code_;
+};
+
+struct ObjectInfo {
+  std::string key;
+  int64_t size = 0;
+  std::string etag;  // without the quotes
+};
+
+struct RetryPolicy {
+  int max_attempts = 6;
+  std::chrono::milliseconds base_delay{200};  // doubled each attempt, with jitter
+  std::chrono::milliseconds max_delay{5000};
+};
+
+class S3Client {
+ public:
+  explicit S3Client(S3Settings settings, RetryPolicy retry = {});
+  // Settings from the process environment and ~/.aws files.
+  static S3Client from_environment();
+
+  const S3Settings& settings() const { return settings_; }
+
+  std::optional<ObjectInfo> head_object(const S3Uri& uri);
+  std::string get_object(const S3Uri& uri);
+  // Writes bytes [begin, begin+length) of the object to fd at file_offset;
+  // throws unless exactly `length` bytes arrived.
+  void get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t length, int fd, int64_t file_offset);
+  void put_object(const S3Uri& uri, std::string_view body);
+  void put_object_from_fd(const S3Uri& uri, int fd, int64_t offset, int64_t length);
+  void delete_object(const S3Uri& uri);
+  // Every object under `prefix`, following continuation tokens.
+  std::vector<ObjectInfo> list_objects(const std::string& bucket, const std::string& prefix);
+  void create_bucket(const std::string& bucket);
+
+  std::string create_multipart_upload(const S3Uri& uri);
+  // Returns the part's ETag (quoted, as CompleteMultipartUpload wants it).
+  std::string upload_part(const S3Uri& uri, const std::string& upload_id, int part_number, int fd, int64_t offset,
+                          int64_t length);
+  void complete_multipart_upload(const S3Uri& uri, const std::string& upload_id,
+                                 const std::vector<std::string>& part_etags);
+  void abort_multipart_upload(const S3Uri& uri, const std::string& upload_id);
+
+  // Requests this client has retried (for tests and the summary).
+  int64_t retries() const { return retries_; }
+
+ private:
+  struct Call {
+    std::string method{};
+    std::string bucket{};
+    std::string key{};
+    std::vector<std::pair<std::string, std::string>> query{};
+    HeaderList headers{};  // extra headers, signed too
+    std::string_view body{};
+    int body_fd = -1;
+    int64_t body_offset = 0;
+    int64_t body_length = 0;
+    int sink_fd = -1;
+    int64_t sink_offset = 0;
+  };
+  // Sends with retries; returns a 2xx response or throws S3Error.
+  HttpResponse execute(const Call& call);
+  HttpResponse send_once(const Call& call);
+  [[noreturn]] void fail(const Call& call, const HttpResponse& response);
+
+  S3Settings settings_;
+  RetryPolicy retry_;
+  std::atomic<int64_t> retries_{0};
+};
+
+}  // namespace kiln::storage
