@@ -1,5 +1,8 @@
 // kiln build: checkpoint -> engine.
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <optional>
 
 #include "cli/commands.h"
@@ -7,6 +10,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "serving/serving_options.h"
+#include "storage/model_store.h"
 
 namespace kiln::cli {
 namespace {
@@ -51,9 +55,32 @@ void run_build(BuildArgs a) {
   if (!a.properties_dir.empty()) apply_properties(a);
   if (a.model.empty()) throw_error("give --model DIR (or --properties-dir with option.model_id)");
   if (a.output.empty()) throw_error("give --output DIR (or --model-repo DIR)");
+  // s3:// on either side: the checkpoint comes through the download cache; the
+  // engine is built locally, then published with engine.json last.
+  std::unique_ptr<storage::S3Client> s3;
+  const bool to_s3 = a.output.starts_with("s3://");
+  // (S3Client is not movable: the prvalue initializes the new object in place.)
+  if (a.model.starts_with("s3://") || to_s3) s3.reset(new storage::S3Client(storage::S3Client::from_environment()));
+  const auto cache_root = serving::load_serving_options("", serving::process_environment()).cache_dir;
+  const std::filesystem::path model =
+      a.model.starts_with("s3://") ? storage::fetch_prefix_cached(*s3, storage::S3Uri::parse(a.model), cache_root)
+                                   : std::filesystem::path(a.model);
+  std::optional<std::filesystem::path> staging;
+  if (to_s3) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "kiln-build-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw_error("cannot create a staging directory in /tmp");
+    staging = std::filesystem::path(pattern);
+  }
+  struct Cleanup {
+    std::optional<std::filesystem::path>& dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (dir) std::filesystem::remove_all(*dir, ec);
+    }
+  } cleanup{staging};
   compiler::BuildOptions o;
-  o.model = a.model;
-  o.output = a.output;
+  o.model = model;
+  o.output = staging ? *staging / "engine" : std::filesystem::path(a.output);
   if (!a.dtype.empty()) o.dtype = compiler::parse_build_dtype(a.dtype);
   o.target = resolve_target(a.target);
   o.tensor_parallel = a.tp.value_or(1);
@@ -66,6 +93,11 @@ void run_build(BuildArgs a) {
   const compiler::BuildReport r = compiler::build_engine(o);
   log_info("built ", r.family, " engine ", a.output, ": ", r.tensors, " tensors, ",
            static_cast<double>(r.engine_bytes) / (1 << 20), " MiB in ", r.seconds, " s");
+  if (to_s3) {
+    const auto sent = storage::publish_engine(*s3, o.output, storage::S3Uri::parse(a.output), a.force);
+    log_info("uploaded ", sent.files, " files (", static_cast<double>(sent.bytes) / (1 << 20), " MiB) to ", a.output,
+             " in ", sent.seconds, " s");
+  }
 }
 
 }  // namespace

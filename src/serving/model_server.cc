@@ -16,6 +16,7 @@
 #include "serving/http_termination_signal.h"
 #include "serving/lmi_api.h"
 #include "serving/openai_api.h"
+#include "storage/model_store.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -80,9 +81,12 @@ void guarded(Metrics& metrics, const std::string& route, HttpResponse& response,
 
 }  // namespace
 
-fs::path resolve_engine(const fs::path& model, const ServingOptions& o) {
-  if (o.model_id.starts_with("s3://")) {
-    throw_error("model_id ", o.model_id, ": s3:// models are not supported yet; download it and give the directory");
+fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o) {
+  fs::path model = model_path;
+  if (model.string().starts_with("s3://")) {
+    // Downloaded into the cache (reused while the objects are unchanged), then as a local directory.
+    auto client = storage::S3Client::from_environment();
+    model = storage::fetch_prefix_cached(client, storage::S3Uri::parse(model.string()), o.cache_dir);
   }
   if (!fs::is_directory(model)) throw_error("model_id ", model.string(), " is not a directory");
   if (fs::exists(model / "engine.json")) return model;

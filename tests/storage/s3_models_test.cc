@@ -1,0 +1,100 @@
+// The S3 flow of the LMI container, in kiln: a checkpoint in S3 compiled to an
+// engine in S3 (engine.json last), served from S3 through the download cache
+// (reused while the objects are unchanged). Against moto on loopback; expected
+// text from the demo model's PyTorch reference.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "s3_test_support.h"
+#include "support/temp_dir.h"
+
+namespace kiln::storage {
+namespace {
+
+using test::MotoServer;
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct Served {
+  int pid = 0;
+  int port = 0;  // 0: it did not become ready
+};
+
+// kiln serve on an ephemeral port, once its model is ready.
+Served start_serve(const std::string& env, const std::filesystem::path& log, const std::string& model) {
+  Served s;
+  const auto r = test::run_command(env + "OPTION_MODEL_ID=" + model + " " + KILN_BINARY +
+                                   " serve --host 127.0.0.1 --port 0 > '" + log.string() + "' 2>&1 & echo $!");
+  s.pid = std::atoi(r.output.c_str());
+  for (int i = 0; i < 400; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const std::string text = slurp(log);
+    const auto at = text.find("listening on 127.0.0.1:");
+    if (at != std::string::npos && text.find(") ready") != std::string::npos) {
+      s.port = std::atoi(text.c_str() + at + 23);
+      break;
+    }
+    if (text.find("error:") != std::string::npos) break;
+  }
+  return s;
+}
+
+// SIGTERM to this server only (other tests run servers too), then wait for it to go.
+void stop_serve(const Served& s) {
+  if (s.pid > 0)
+    test::run_command("kill -TERM " + std::to_string(s.pid) + "; while kill -0 " + std::to_string(s.pid) +
+                      " 2>/dev/null; do sleep 0.05; done");
+}
+
+TEST(S3Models, BuildFromS3ToS3ThenServeFromS3) {
+  MotoServer server;
+  S3Client(test::test_settings(server.endpoint())).create_bucket("models");
+  test::TempDir home;
+  const std::string env = test::aws_env(server.endpoint()) + "HOME=" + home.path().string() + " ";
+  const std::string demo = std::string(KILN_SOURCE_DIR) + "/demo/model";
+
+  auto r = test::run_command(env + KILN_BINARY + " s3 cp " + demo + " s3://models/demo-hf --recursive");
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = test::run_command(env + KILN_BINARY + " build --model s3://models/demo-hf --output s3://models/demo-engine");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("downloading s3://models/demo-hf/"), std::string::npos) << r.output;
+  // engine.json is there, and was the last object written.
+  S3Client client(test::test_settings(server.endpoint()));
+  const auto objects = client.list_objects("models", "demo-engine/");
+  ASSERT_FALSE(objects.empty());
+  EXPECT_TRUE(client.head_object(S3Uri::parse("s3://models/demo-engine/engine.json")).has_value());
+  // Building again reuses the cached checkpoint and refuses to overwrite the engine without --force.
+  r = test::run_command(env + KILN_BINARY + " build --model s3://models/demo-hf --output s3://models/demo-engine");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("reusing the cached copy"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("already holds an engine; pass --force"), std::string::npos) << r.output;
+
+  // Serve the engine straight from S3.
+  const auto ref = nlohmann::json::parse(slurp(demo + "/reference.json"));
+  std::string expected = ref["cases"][2]["generated_text"].get<std::string>();
+  expected = expected.substr(0, expected.find("<|endoftext|>"));
+  for (int start = 0; start < 2; ++start) {
+    const auto log = home.path() / ("serve" + std::to_string(start) + ".log");
+    const Served served = start_serve(env, log, "s3://models/demo-engine");
+    if (served.port == 0) stop_serve(served);
+    ASSERT_NE(served.port, 0) << slurp(log);
+    r = test::run_command("curl -sS -X POST http://127.0.0.1:" + std::to_string(served.port) +
+                          "/invocations -d '{\"inputs\": \"Love is\", \"parameters\": {\"max_new_tokens\": 24}}'");
+    stop_serve(served);
+    const auto answer = nlohmann::json::parse(r.output, nullptr, false);
+    ASSERT_TRUE(answer.is_object()) << r.output;
+    EXPECT_EQ(answer["generated_text"], expected);
+    EXPECT_NE(slurp(log).find(start == 0 ? "downloading s3://models/demo-engine/" : "reusing the cached copy"),
+              std::string::npos)
+        << slurp(log);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::storage
