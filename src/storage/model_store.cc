@@ -1,13 +1,17 @@
 #include "storage/model_store.h"
 
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "core/error.h"
 #include "core/log.h"
 #include "storage/multipart.h"
+#include "storage/parallel.h"
+#include "storage/ranged_download.h"
 
 namespace kiln::storage {
 namespace fs = std::filesystem;
@@ -15,6 +19,29 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kObjectList = ".kiln-s3-objects.json";
+
+// Hex MD5 of a file's bytes, as S3 reports a single-part object's ETag.
+std::string md5_hex(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    EVP_DigestUpdate(ctx, buf.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(ctx, digest, &length);
+  EVP_MD_CTX_free(ctx);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
 
 std::string as_prefix(const std::string& key) { return key.empty() || key.ends_with('/') ? key : key + "/"; }
 
@@ -54,17 +81,42 @@ fs::path fetch_prefix_cached(S3Client& client, const S3Uri& uri, const fs::path&
     return dir;
   }
   log_info("downloading s3://", uri.bucket, "/", prefix, " (", objects.size(), " objects) into ", dir.string());
-  // Into a sibling first, then renamed: a failed download never looks like a copy.
-  const fs::path partial = dir.parent_path() / (dir.filename().string() + ".partial-" + std::to_string(::getpid()));
-  std::error_code ec;
-  fs::remove_all(partial, ec);
+  // Into a sibling first, renamed when complete: a failed download never looks
+  // like a copy. The sibling survives a failure, so the next attempt resumes:
+  // files already there with their size and ETag recorded are kept.
+  const fs::path partial = dir.parent_path() / (dir.filename().string() + ".partial");
   fs::create_directories(partial);
-  try {
-    download_tree(client, S3Uri{uri.bucket, prefix}, partial, options);
-  } catch (...) {
-    fs::remove_all(partial, ec);
-    throw;
+  std::vector<const ObjectInfo*> files;
+  for (const auto& o : objects) {
+    if (!o.key.ends_with('/')) files.push_back(&o);
   }
+  parallel_tasks(static_cast<int64_t>(files.size()), options.file_concurrency, [&](int64_t i) {
+    const ObjectInfo& o = *files[static_cast<std::size_t>(i)];
+    const std::string relative = o.key.substr(prefix.size());
+    if (relative.find("..") != std::string::npos) throw_error("refusing S3 key ", o.key, ": it leaves the directory");
+    const fs::path dest = partial / relative;
+    const fs::path etag_file = fs::path(dest.string() + ".kiln-etag");
+    std::error_code size_error;
+    if (fs::file_size(dest, size_error) == static_cast<uintmax_t>(o.size) && !size_error) {
+      std::ifstream recorded(etag_file);
+      std::string etag;
+      if (std::getline(recorded, etag) && etag == o.etag) return;  // finished by an earlier attempt
+    }
+    fs::create_directories(dest.parent_path());
+    download_file(client, S3Uri{uri.bucket, o.key}, dest, options, o.size);
+    // A single-part object's ETag is the MD5 of its bytes: check it.
+    if (o.etag.size() == 32 && o.etag.find('-') == std::string::npos) {
+      const std::string md5 = md5_hex(dest);
+      if (md5 != o.etag) {
+        fs::remove(dest);
+        throw_error("s3://", uri.bucket, "/", o.key, " arrived corrupted: MD5 ", md5, ", ETag ", o.etag);
+      }
+    }
+    std::ofstream(etag_file) << o.etag << '\n';
+  });
+  std::error_code ec;
+  for (const auto* o : files)
+    fs::remove(fs::path((partial / o->key.substr(prefix.size())).string() + ".kiln-etag"), ec);
   std::ofstream(partial / kObjectList) << listing_json(objects).dump();
   fs::remove_all(dir, ec);
   fs::rename(partial, dir);

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "s3_test_support.h"
+#include "storage/model_store.h"
 #include "support/temp_dir.h"
 
 namespace kiln::storage {
@@ -94,6 +95,50 @@ TEST(S3Models, BuildFromS3ToS3ThenServeFromS3) {
               std::string::npos)
         << slurp(log);
   }
+}
+
+}  // namespace
+}  // namespace kiln::storage
+
+namespace kiln::storage {
+namespace {
+
+TEST(S3Models, InterruptedDownloadResumesAndUnchangedCopiesAreReused) {
+  MotoServer server;
+  S3Client client(test::test_settings(server.endpoint()), test::fast_retries());
+  client.create_bucket("resume");
+  const std::string a = test::random_bytes(300000, 1), b = test::random_bytes(200000, 2),
+                    c = test::random_bytes(1000, 3);
+  client.put_object(S3Uri::parse("s3://resume/m/a.bin"), a);
+  client.put_object(S3Uri::parse("s3://resume/m/sub/b.bin"), b);
+  client.put_object(S3Uri::parse("s3://resume/m/c.txt"), c);
+  test::TempDir cache;
+  // An earlier attempt finished a.bin (recorded with its ETag) and left a torn b.bin (no record).
+  const auto partial = cache.path() / "s3" / "resume" / "m.partial";
+  std::filesystem::create_directories(partial / "sub");
+  const std::string kept(a.size(), 'k');  // same size, recorded: must be kept, not fetched again
+  test::write_bytes(partial / "a.bin", kept);
+  const auto listing = client.list_objects("resume", "m/");
+  for (const auto& o : listing) {
+    if (o.key == "m/a.bin") test::write_bytes(partial / "a.bin.kiln-etag", o.etag + "\n");
+  }
+  test::write_bytes(partial / "sub" / "b.bin", std::string(b.size(), 't'));
+
+  const auto dir = fetch_prefix_cached(client, S3Uri::parse("s3://resume/m"), cache.path());
+  EXPECT_EQ(test::read_bytes(dir / "a.bin"), kept) << "a file finished earlier must not be downloaded again";
+  EXPECT_EQ(test::read_bytes(dir / "sub" / "b.bin"), b) << "an unrecorded file must be downloaded";
+  EXPECT_EQ(test::read_bytes(dir / "c.txt"), c);
+  EXPECT_FALSE(std::filesystem::exists(partial));
+  EXPECT_FALSE(std::filesystem::exists(dir / "a.bin.kiln-etag"));
+
+  // Unchanged objects: the same directory, nothing fetched. A changed object: fetched again.
+  std::filesystem::remove(dir / "c.txt");
+  test::write_bytes(dir / "c.txt", c);
+  EXPECT_EQ(fetch_prefix_cached(client, S3Uri::parse("s3://resume/m"), cache.path()), dir);
+  client.put_object(S3Uri::parse("s3://resume/m/c.txt"), c + "changed");
+  fetch_prefix_cached(client, S3Uri::parse("s3://resume/m"), cache.path());
+  EXPECT_EQ(test::read_bytes(dir / "c.txt"), c + "changed");
+  EXPECT_EQ(test::read_bytes(dir / "sub" / "b.bin"), b);
 }
 
 }  // namespace
