@@ -11,25 +11,10 @@ Generator::Generator(const engine::Engine& engine, Backend& backend)
     : limits_(engine.manifest().limits), graph_(engine, backend) {}
 
 void Generator::validate(const GenerationRequest& r, std::size_t index) const {
-  const auto len = static_cast<int64_t>(r.prompt.size());
-  if (len == 0) throw_error("request ", index, ": the prompt is empty");
-  if (len > limits_.max_input_len) {
-    throw_error("request ", index, ": the prompt has ", len, " tokens, more than the engine's max_input_len ",
-                limits_.max_input_len);
-  }
-  if (r.max_new_tokens < 1 || r.max_new_tokens > limits_.max_output_len) {
-    throw_error("request ", index, ": max_new_tokens ", r.max_new_tokens, " must be between 1 and the engine's ",
-                "max_output_len ", limits_.max_output_len);
-  }
-  check_ids(r.prompt, index);
-}
-
-void Generator::check_ids(const std::vector<int32_t>& ids, std::size_t index) const {
-  for (int32_t id : ids) {
-    if (id < 0 || id >= graph_.spec().vocab_size) {
-      throw_error("request ", index, ": token id ", id, " is outside the vocabulary [0, ", graph_.spec().vocab_size,
-                  ")");
-    }
+  try {
+    check_request(limits_, graph_.spec().vocab_size, r.prompt, r.max_new_tokens);
+  } catch (const Error& e) {
+    throw_error("request ", index, ": ", e.what());
   }
 }
 
@@ -69,7 +54,7 @@ std::vector<float> Generator::score(const std::vector<int32_t>& tokens) {
     throw_error("cannot score ", n, " tokens: the engine's context is 1 to ",
                 limits_.max_input_len + limits_.max_output_len);
   }
-  check_ids(tokens, 0);
+  check_token_ids(graph_.spec().vocab_size, tokens);
   graph_.reset_kv_cache((n + graph_.block_size() - 1) / graph_.block_size());
   SequenceKv kv;
   std::vector<float> all, chunk_logits;

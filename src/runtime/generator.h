@@ -42,7 +42,6 @@ class Generator {
 
  private:
   void validate(const GenerationRequest& request, std::size_t index) const;
-  void check_ids(const std::vector<int32_t>& ids, std::size_t index) const;
 
   engine::Limits limits_;
   DecoderGraph graph_;

@@ -20,6 +20,26 @@ struct Scheduler::Sequence {
   bool decoding() const { return prefilled == static_cast<int64_t>(context.size()); }
 };
 
+void check_token_ids(int64_t vocab_size, const std::vector<int32_t>& ids) {
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab_size) throw_error("token id ", id, " is outside the vocabulary [0, ", vocab_size, ")");
+  }
+}
+
+void check_request(const engine::Limits& limits, int64_t vocab_size, const std::vector<int32_t>& prompt,
+                   int64_t max_new_tokens) {
+  const auto len = static_cast<int64_t>(prompt.size());
+  if (len == 0) throw_error("the prompt is empty");
+  if (len > limits.max_input_len) {
+    throw_error("the prompt has ", len, " tokens, more than the engine's max_input_len ", limits.max_input_len);
+  }
+  if (max_new_tokens < 1 || max_new_tokens > limits.max_output_len) {
+    throw_error("max_new_tokens ", max_new_tokens, " must be between 1 and the engine's max_output_len ",
+                limits.max_output_len);
+  }
+  check_token_ids(vocab_size, prompt);
+}
+
 Scheduler::Scheduler(DecoderGraph& graph, const engine::Limits& limits) : graph_(graph), limits_(limits) {}
 Scheduler::~Scheduler() = default;
 

@@ -38,6 +38,14 @@ struct TokenEvent {
   std::string finish_reason;  // when finished: "eos" or "length"
 };
 
+// Refuses what the engine cannot run, naming the limit: an empty prompt, one
+// longer than max_input_len, max_new_tokens outside [1, max_output_len], or
+// ids outside the vocabulary. The CLI's Generator and the server's engine loop
+// both check requests with it before they reach a Scheduler.
+void check_request(const engine::Limits& limits, int64_t vocab_size, const std::vector<int32_t>& prompt,
+                   int64_t max_new_tokens);
+void check_token_ids(int64_t vocab_size, const std::vector<int32_t>& ids);
+
 class Scheduler {
  public:
   // The graph's KV cache must exist (DecoderGraph::reset_kv_cache) and hold at

@@ -76,18 +76,7 @@ EngineService::~EngineService() {
 }
 
 std::shared_ptr<Job> EngineService::submit(JobRequest request) {
-  const auto len = static_cast<int64_t>(request.prompt.size());
-  if (len == 0) throw_error("the prompt is empty");
-  if (len > limits_.max_input_len) {
-    throw_error("the prompt has ", len, " tokens, more than max_input_len ", limits_.max_input_len);
-  }
-  if (request.max_new_tokens < 1 || request.max_new_tokens > limits_.max_output_len) {
-    throw_error("max_new_tokens ", request.max_new_tokens, " must be between 1 and max_output_len ",
-                limits_.max_output_len);
-  }
-  for (int32_t id : request.prompt) {
-    if (id < 0 || id >= graph_.spec().vocab_size) throw_error("token id ", id, " is outside the vocabulary");
-  }
+  runtime::check_request(limits_, graph_.spec().vocab_size, request.prompt, request.max_new_tokens);
   runtime::Sampler check(request.sampling);  // refuses invalid sampling parameters now, not in the loop
   std::shared_ptr<Job> job;
   {
