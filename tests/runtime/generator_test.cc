@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "engine/engine_reader.h"
+#include "support/cli_engine.h"
 
 namespace kiln::runtime {
 namespace {
@@ -66,15 +67,7 @@ std::vector<ReferenceCase> load_reference(const fs::path& dir, int64_t vocab) {
 
 // Builds an engine of the llama fixture with `kiln build` and extra options.
 void build(const fs::path& output, const std::string& extra) {
-  const std::string cmd = std::string(KILN_BINARY) + " build --model '" + kLlama.string() + "' --output '" +
-                          output.string() + "' --target cpu " + extra + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string log;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) log.append(buf, n);
-  ASSERT_EQ(pclose(pipe), 0) << cmd << "\n" << log;
+  ASSERT_TRUE(test::build_with_cli(kLlama, output, extra));
 }
 
 struct Session {

@@ -16,6 +16,8 @@
 
 #include "core/error.h"
 #include "engine/engine_reader.h"
+#include "support/cli_engine.h"
+#include "support/temp_dir.h"
 
 namespace kiln::runtime {
 namespace {
@@ -40,19 +42,13 @@ std::vector<Case> reference_cases() {
 class SchedulerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "kiln-scheduler-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = new fs::path(pattern);
-    const std::string cmd = std::string(KILN_BINARY) + " build -q --model '" + kLlama.string() + "' --output '" +
-                            (*dir_ / "engine").string() + "' --max-batch-size 2 --max-num-tokens 8 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    dir_ = new test::TempDir();
+    ASSERT_TRUE(test::build_with_cli(kLlama, dir_->path() / "engine", "--max-batch-size 2 --max-num-tokens 8"));
   }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
   void SetUp() override {
-    engine_ = std::make_unique<engine::Engine>(engine::Engine::open(*dir_ / "engine", engine::host_cpu_target()));
+    engine_ =
+        std::make_unique<engine::Engine>(engine::Engine::open(dir_->path() / "engine", engine::host_cpu_target()));
     backend_ = make_cpu_backend();
     graph_ = std::make_unique<DecoderGraph>(*engine_, *backend_);
   }
@@ -69,12 +65,12 @@ class SchedulerTest : public ::testing::Test {
     return {id, c.prompt, static_cast<int64_t>(c.generated.size()), {}, /*stop_at_eos=*/false};
   }
 
-  static fs::path* dir_;
+  static test::TempDir* dir_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<DecoderGraph> graph_;
 };
-fs::path* SchedulerTest::dir_ = nullptr;
+test::TempDir* SchedulerTest::dir_ = nullptr;
 
 TEST_F(SchedulerTest, BatchesUpToTheLimitAndMatchesHuggingFace) {
   const auto cases = reference_cases();

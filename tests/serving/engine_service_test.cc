@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "core/error.h"
+#include "support/cli_engine.h"
+#include "support/temp_dir.h"
 
 namespace kiln::serving {
 namespace {
@@ -22,19 +24,13 @@ const fs::path kLlama = fs::path(KILN_FIXTURES) / "models" / "llama";
 class EngineServiceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "kiln-service-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = new fs::path(pattern);
-    const std::string cmd = std::string(KILN_BINARY) + " build -q --model '" + kLlama.string() + "' --output '" +
-                            (*dir_ / "engine").string() + "' 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    dir_ = new test::TempDir();
+    ASSERT_TRUE(test::build_with_cli(kLlama, dir_->path() / "engine", ""));
   }
-  static void TearDownTestSuite() {
-    fs::remove_all(*dir_);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
   void SetUp() override {
-    engine_ = std::make_unique<engine::Engine>(engine::Engine::open(*dir_ / "engine", engine::host_cpu_target()));
+    engine_ =
+        std::make_unique<engine::Engine>(engine::Engine::open(dir_->path() / "engine", engine::host_cpu_target()));
     backend_ = runtime::make_cpu_backend();
     std::ifstream in(kLlama / "reference.json");
     reference_ = nlohmann::json::parse(in);
@@ -55,12 +51,12 @@ class EngineServiceTest : public ::testing::Test {
     }
     return tokens;
   }
-  static fs::path* dir_;
+  static test::TempDir* dir_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<runtime::Backend> backend_;
   nlohmann::json reference_;
 };
-fs::path* EngineServiceTest::dir_ = nullptr;
+test::TempDir* EngineServiceTest::dir_ = nullptr;
 
 TEST_F(EngineServiceTest, ConcurrentJobsGetHuggingFaceTokens) {
   EngineService service(*engine_, *backend_, {});
