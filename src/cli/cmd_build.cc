@@ -9,6 +9,7 @@
 #include "compiler/compiler.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "runtime/backend_factory.h"
 #include "serving/serving_options.h"
 #include "storage/model_store.h"
 
@@ -22,15 +23,6 @@ struct BuildArgs {
   bool force = false;
   std::vector<std::string> overrides;
 };
-
-engine::Target resolve_target(const std::string& name) {
-  if (name == "cpu" || name == "auto") return engine::host_cpu_target();
-  if (name == "cuda") {
-    throw_error("--target cuda: this kiln build runs CPU engines only; the CUDA target is not available yet ",
-                "(use --target cpu)");
-  }
-  throw_error("--target '", name, "' is not a target; use cpu, cuda or auto");
-}
 
 std::optional<int64_t> given(int64_t v) { return v ? std::optional<int64_t>(v) : std::nullopt; }
 
@@ -82,7 +74,7 @@ void run_build(BuildArgs a) {
   o.model = model;
   o.output = staging ? *staging / "engine" : std::filesystem::path(a.output);
   if (!a.dtype.empty()) o.dtype = compiler::parse_build_dtype(a.dtype);
-  o.target = resolve_target(a.target);
+  o.target = runtime::resolve_target(a.target);
   o.tensor_parallel = a.tp.value_or(1);
   o.max_batch_size = given(a.max_batch_size);
   o.max_input_len = given(a.max_input_len);
@@ -112,7 +104,9 @@ void add_build_command(CLI::App& app) {
                   "Directory with serving.properties: model_id, tensor_parallel_degree, dtype and limits from it "
                   "(and OPTION_* variables), as `kiln serve` reads them");
   cmd->add_option("--dtype", args->dtype, "Weight dtype: fp32, fp16 or bf16 (default: the checkpoint's)");
-  cmd->add_option("--target", args->target, "cpu, cuda or auto (default: auto)");
+  cmd->add_option(
+      "--target", args->target,
+      "cpu, cuda (this machine's GPU architecture) or auto: the GPU when one is present, else the CPU (default: auto)");
   cmd->add_option("--tp,--tensor_parallel_degree,--tensor-parallel-degree", args->tp, "Tensor-parallel degree (ranks)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-batch-size", args->max_batch_size, "Most sequences per step (default 8)");

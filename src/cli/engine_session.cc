@@ -4,13 +4,16 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "runtime/backend_factory.h"
 
 namespace kiln::cli {
 
 std::unique_ptr<EngineSession> EngineSession::open(const std::filesystem::path& dir) {
   const auto start = std::chrono::steady_clock::now();
-  auto s = std::make_unique<EngineSession>(
-      EngineSession{engine::Engine::open(dir, engine::host_cpu_target()), runtime::make_cpu_backend(), nullptr});
+  const engine::Manifest manifest = engine::Engine::read_manifest(dir);
+  auto engine = engine::Engine::open(dir, runtime::runtime_target_for(manifest.target));
+  auto backend = runtime::make_backend(engine.manifest());
+  auto s = std::make_unique<EngineSession>(EngineSession{std::move(engine), std::move(backend), nullptr});
   s->generator = std::make_unique<runtime::Generator>(s->engine, *s->backend);
   s->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return s;

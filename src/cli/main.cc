@@ -22,7 +22,8 @@ int main(int argc, char** argv) {
       "  kiln inspect  DIR                          describe an engine\n"
       "  kiln tokenize | detokenize | chat          the model's tokenizer and chat template\n"
       "  kiln serve    [--properties-dir DIR]       LMI / OpenAI HTTP server with continuous batching\n"
-      "  kiln s3 cp   SRC DST [--recursive]        copy files and trees to and from S3",
+      "  kiln s3 cp   SRC DST [--recursive]        copy files and trees to and from S3\n"
+      "  kiln bench    DIR                          measure load time, decode speed, throughput, TTFT",
       "kiln"};
   app.set_version_flag("--version", std::string("kiln ") + kiln::kVersion);
   app.require_subcommand(1);
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_tokenizer_commands(app);
   kiln::cli::add_serve_command(app);
   kiln::cli::add_s3_command(app);
+  kiln::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -51,6 +52,10 @@ struct AttentionParams {
   int64_t head_dim = 0;
   int64_t sliding_window = 0;
   const std::vector<float>* alibi_slopes = nullptr;  // per head of this rank, or null
+  // Rotary embeddings, applied to the step's q and k heads before anything else
+  // (the CUDA backend fuses them with the KV-cache write); null: none.
+  const RopeSpec* rope = nullptr;
+  const RopeTable* rope_table = nullptr;
 };
 
 class Backend {
@@ -62,6 +67,16 @@ class Backend {
   virtual std::unique_ptr<Buffer> allocate(int64_t floats) = 0;
   // K and V storage for `config` (per rank `rank`).
   virtual void allocate_kv(const KvCacheConfig& config, int rank) = 0;
+  // Bytes of one cached K or V value (the CPU keeps fp32; a GPU the engine's dtype).
+  virtual int64_t kv_bytes_per_value() const { return 4; }
+  // Bytes the KV cache may take when the process may use `fraction` of the
+  // device's memory (weights and workspace already counted); nullopt where
+  // the cache lives in host memory and a fixed budget applies.
+  virtual std::optional<int64_t> kv_cache_budget(double /*fraction*/) const { return std::nullopt; }
+
+  // Called once per step before its ops, with the step's rows: backends that
+  // keep step metadata on the device upload it here, once.
+  virtual void prepare_step(const std::vector<int32_t>& /*positions*/, const std::vector<StepSequence>& /*seqs*/) {}
 
   // out[r] = table[ids[r]]
   virtual void embed(const Weight& table, const std::vector<int32_t>& ids, float* out) = 0;
@@ -69,14 +84,23 @@ class Backend {
   virtual void add_rows(const Weight& table, const std::vector<int32_t>& positions, float* x) = 0;
   virtual void norm(NormKind kind, const float* x, const Weight& weight, const Weight* bias, double eps, int64_t rows,
                     float* out) = 0;
-  // out[rows, W.rows] = x[rows, W.cols] * W^T (+ bias)
-  virtual void linear(const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out) = 0;
-  // Rotates the q and k heads of qkv rows in place ([rows][q; k; v] per rank).
-  virtual void rope(float* qkv, const std::vector<int32_t>& positions, const RopeSpec& spec, const RopeTable& table,
-                    const AttentionParams& p) = 0;
-  // Stores the step's K and V in the cache and writes attention output [rows, heads*head_dim].
-  virtual void attention(int rank, int64_t layer, const float* qkv, const std::vector<StepSequence>& seqs,
-                         const KvCacheConfig& kv, const AttentionParams& p, float* out) = 0;
+  // out[rows, W.rows] = x[rows, W.cols] * W^T (+ bias); with `accumulate`, out += that
+  // (residual connections and tensor-parallel partial sums need no separate add).
+  virtual void linear(const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out,
+                      bool accumulate = false) = 0;
+  // out = linear(norm(x)): the normalized rows go to `normed` (scratch of rows x
+  // x-width floats), which a backend that fuses the two may leave unwritten.
+  virtual void norm_linear(NormKind kind, const float* x, const Weight& norm_weight, const Weight* norm_bias,
+                           double eps, int64_t rows, const Weight& w, const Weight* bias, float* normed, float* out) {
+    norm(kind, x, norm_weight, norm_bias, eps, rows, normed);
+    linear(normed, rows, w, bias, out);
+  }
+  // Applies p.rope (if any) to the q and k heads of the qkv rows ([rows][q; k; v]
+  // per rank) in place, stores the step's K and V in the cache, and writes the
+  // attention output [rows, heads*head_dim]. `positions`: one per row.
+  virtual void attention(int rank, int64_t layer, float* qkv, const std::vector<int32_t>& positions,
+                         const std::vector<StepSequence>& seqs, const KvCacheConfig& kv, const AttentionParams& p,
+                         float* out) = 0;
   // out[r] = act(gate[r]) * up[r] from gate_up rows [gate; up] of width 2 * inner.
   virtual void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out) = 0;
   virtual void activation(Activation act, float* x, int64_t n) = 0;
@@ -89,6 +113,11 @@ class Backend {
   // out[i] = x[rows[i]] for rows of `cols` floats.
   virtual void gather_rows(const float* x, const std::vector<int64_t>& rows, int64_t cols, float* out) = 0;
   virtual void copy_to_host(const float* device, int64_t n, float* host) = 0;
+  // Per row of `rows` x `vocab` logits: the first index of the largest logit,
+  // that logit, and log(sum(exp(logits))), written to host arrays. What greedy
+  // decoding and log probabilities need, without moving every logit off the device.
+  virtual void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
+                              float* log_sum_exp) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -33,6 +33,7 @@ DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
   attn_.num_heads = spec_.num_heads / tp_;
   attn_.num_kv_heads = spec_.kv_heads_per_rank(tp_);
   attn_.head_dim = spec_.head_dim;
+  fuse_norms_ = tp_ == 1 && !spec_.parallel_block && spec_.num_experts == 0;
   if (spec_.positions == PositionKind::alibi) {
     alibi_slopes_ = alibi_slopes(spec_.num_heads);
     for (float& slope : alibi_slopes_) slope = static_cast<float>(slope * spec_.alibi_scale);
@@ -62,11 +63,8 @@ enum Slot : std::size_t {
   kNormed,
   kQkv,
   kAttn,
-  kAttnSum,
-  kPartial,
   kGateUp,
   kAct,
-  kMlpSum,
   kNormed2,
   kLast,
   kLogits,
@@ -75,69 +73,89 @@ enum Slot : std::size_t {
   kExpertOut
 };
 
-void DecoderGraph::attention_block(int64_t layer, const float* normed, const StepInput& step, float* out) {
+// x += attention(normed): every rank's output projection accumulates into x
+// (the all-reduce of tensor parallelism, and the residual, in one pass).
+// With `fused_norm` the input is the raw residual x and the attention norm is
+// applied inside the qkv projection (Backend::norm_linear).
+void DecoderGraph::attention_block(int64_t layer, const float* normed, const StepInput& step, float* x,
+                                   bool fused_norm) {
   const auto rows = static_cast<int64_t>(step.tokens.size());
-  const int64_t H = spec_.hidden_size;
   for (int r = 0; r < tp_; ++r) {
     const LayerWeights& w = weights_.ranks[static_cast<std::size_t>(r)].layers[static_cast<std::size_t>(layer)];
     float* qkv = scratch(kQkv, rows * w.qkv.rows());
-    backend_.linear(normed, rows, w.qkv, w.qkv_bias ? &w.qkv_bias : nullptr, qkv);
-    if (spec_.positions == PositionKind::rope) backend_.rope(qkv, step.positions, spec_.rope, rope_, attn_);
+    const Weight* qkv_bias = w.qkv_bias ? &w.qkv_bias : nullptr;
+    if (fused_norm) {
+      backend_.norm_linear(spec_.norm, normed, w.attn_norm, w.attn_norm_bias ? &w.attn_norm_bias : nullptr,
+                           spec_.norm_eps, rows, w.qkv, qkv_bias, scratch(kNormed, rows * spec_.hidden_size), qkv);
+    } else {
+      backend_.linear(normed, rows, w.qkv, qkv_bias, qkv);
+    }
     AttentionParams p = attn_;
     p.sliding_window = spec_.window_of(layer);
+    if (spec_.positions == PositionKind::rope) {
+      p.rope = &spec_.rope;
+      p.rope_table = &rope_;
+    }
     std::vector<float> slopes;
     if (!alibi_slopes_.empty()) {
       slopes.assign(alibi_slopes_.begin() + r * attn_.num_heads, alibi_slopes_.begin() + (r + 1) * attn_.num_heads);
       p.alibi_slopes = &slopes;
     }
     float* attn = scratch(kAttn, rows * attn_.num_heads * attn_.head_dim);
-    backend_.attention(r, layer, qkv, step.seqs, kv_->config(), p, attn);
-    // Rank 0 writes the sum; the others add their partial output to it.
-    float* target = r == 0 ? out : scratch(kPartial, rows * H);
-    backend_.linear(attn, rows, w.out, nullptr, target);
-    if (r > 0) backend_.add(out, target, rows * H);
+    backend_.attention(r, layer, qkv, step.positions, step.seqs, kv_->config(), p, attn);
+    backend_.linear(attn, rows, w.out, nullptr, x, /*accumulate=*/true);
   }
   const LayerWeights& w0 = weights_.ranks[0].layers[static_cast<std::size_t>(layer)];
-  if (w0.out_bias) backend_.add_bias(out, w0.out_bias, rows);
+  if (w0.out_bias) backend_.add_bias(x, w0.out_bias, rows);
 }
 
-void DecoderGraph::mlp_block(int64_t layer, const float* normed, int64_t rows, float* out) {
-  if (spec_.num_experts > 0) return moe_block(layer, normed, rows, out);
-  dense_mlp([&](int rank) -> const MlpWeights& { return layer_weights(rank, layer).mlp; }, normed, rows, out);
+void DecoderGraph::mlp_block(int64_t layer, const float* normed, int64_t rows, float* x, bool fused_norm) {
+  if (spec_.num_experts > 0) return moe_block(layer, normed, rows, x);
+  dense_mlp([&](int rank) -> const MlpWeights& { return layer_weights(rank, layer).mlp; }, normed, rows, x,
+            fused_norm ? &layer_weights(0, layer) : nullptr);
 }
 
 const LayerWeights& DecoderGraph::layer_weights(int rank, int64_t layer) const {
   return weights_.ranks[static_cast<std::size_t>(rank)].layers[static_cast<std::size_t>(layer)];
 }
 
+// out += mlp(normed), summed over the ranks' shards.
+// `norm_of` (one rank only): the input is the raw residual and that layer's MLP
+// norm is applied inside the first projection (Backend::norm_linear).
 void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed,
-                             int64_t rows, float* out) {
-  const int64_t H = spec_.hidden_size;
+                             int64_t rows, float* out, const LayerWeights* norm_of) {
+  auto first_projection = [&](const Weight& w, const Weight* bias, float* result) {
+    if (norm_of) {
+      backend_.norm_linear(spec_.norm, normed, norm_of->mlp_norm,
+                           norm_of->mlp_norm_bias ? &norm_of->mlp_norm_bias : nullptr, spec_.norm_eps, rows, w, bias,
+                           scratch(kNormed, rows * spec_.hidden_size), result);
+    } else {
+      backend_.linear(normed, rows, w, bias, result);
+    }
+  };
   for (int r = 0; r < tp_; ++r) {
     const MlpWeights& w = weights(r);
     float* act;
     if (spec_.gated_mlp) {
       const int64_t inner = w.gate_up.rows() / 2;
       float* gate_up = scratch(kGateUp, rows * 2 * inner);
-      backend_.linear(normed, rows, w.gate_up, nullptr, gate_up);
+      first_projection(w.gate_up, nullptr, gate_up);
       act = scratch(kAct, rows * inner);
       backend_.gated_activation(spec_.activation, gate_up, rows, inner, act);
     } else {
       act = scratch(kAct, rows * w.up.rows());
-      backend_.linear(normed, rows, w.up, w.up_bias ? &w.up_bias : nullptr, act);
+      first_projection(w.up, w.up_bias ? &w.up_bias : nullptr, act);
       backend_.activation(spec_.activation, act, rows * w.up.rows());
     }
-    float* target = r == 0 ? out : scratch(kPartial, rows * H);
-    backend_.linear(act, rows, w.down, nullptr, target);
-    if (r > 0) backend_.add(out, target, rows * H);
+    backend_.linear(act, rows, w.down, nullptr, out, /*accumulate=*/true);
   }
   if (weights(0).down_bias) backend_.add_bias(out, weights(0).down_bias, rows);
 }
 
 // Mixtral-style routing: softmax over the router's logits, the top k experts
 // per token (renormalized to sum to 1 when the spec says so), each expert run
-// on the rows routed to it and its output added with the routing weight.
-void DecoderGraph::moe_block(int64_t layer, const float* normed, int64_t rows, float* out) {
+// on the rows routed to it and its output added to x with the routing weight.
+void DecoderGraph::moe_block(int64_t layer, const float* normed, int64_t rows, float* x) {
   const int64_t H = spec_.hidden_size, E = spec_.num_experts, K = spec_.experts_per_token;
   float* router = scratch(kRouter, rows * E);
   backend_.linear(normed, rows, layer_weights(0, layer).router, nullptr, router);
@@ -163,26 +181,31 @@ void DecoderGraph::moe_block(int64_t layer, const float* normed, int64_t rows, f
       routed_weights[e].push_back(static_cast<float>(probs[e] / (spec_.moe_normalize_topk ? chosen : sum)));
     }
   }
-  backend_.fill(out, 0.f, rows * H);
   for (int64_t e = 0; e < E; ++e) {
     const auto n = static_cast<int64_t>(routed_rows[e].size());
     if (n == 0) continue;
     float* in = scratch(kExpertIn, n * H);
     backend_.gather_rows(normed, routed_rows[e], H, in);
     float* expert_out = scratch(kExpertOut, n * H);
+    backend_.fill(expert_out, 0.f, n * H);
     dense_mlp([&](int rank) -> const MlpWeights& { return layer_weights(rank, layer).experts[e]; }, in, n, expert_out);
-    backend_.scale_add_rows(expert_out, routed_rows[e], routed_weights[e], H, out);
+    backend_.scale_add_rows(expert_out, routed_rows[e], routed_weights[e], H, x);
   }
 }
 
 void DecoderGraph::forward(const StepInput& step, std::vector<float>& logits) {
+  StepOutput out;
+  forward(step, out, true);
+  logits = std::move(out.logits);
+}
+
+void DecoderGraph::forward(const StepInput& step, StepOutput& result, bool full_logits) {
   const auto rows = static_cast<int64_t>(step.tokens.size());
   const int64_t H = spec_.hidden_size;
   if (rows == 0) throw_error("internal: empty step");
   float* x = scratch(kX, rows * H);
   float* normed = scratch(kNormed, rows * H);
-  float* attn_sum = scratch(kAttnSum, rows * H);
-  float* mlp_sum = scratch(kMlpSum, rows * H);
+  backend_.prepare_step(step.positions, step.seqs);
   backend_.embed(weights_.embed, step.tokens, x);
   if (weights_.pos_embed) backend_.add_rows(weights_.pos_embed, step.positions, x);
 
@@ -190,24 +213,26 @@ void DecoderGraph::forward(const StepInput& step, std::vector<float>& logits) {
     const LayerWeights& w = weights_.ranks[0].layers[static_cast<std::size_t>(i)];
     const Weight* attn_norm_bias = w.attn_norm_bias ? &w.attn_norm_bias : nullptr;
     const Weight* mlp_norm_bias = w.mlp_norm_bias ? &w.mlp_norm_bias : nullptr;
-    backend_.norm(spec_.norm, x, w.attn_norm, attn_norm_bias, spec_.norm_eps, rows, normed);
-    attention_block(i, normed, step, attn_sum);
     if (spec_.parallel_block) {
-      // x += attn(norm1(x)) + mlp(norm1(x) or norm2(x))
+      backend_.norm(spec_.norm, x, w.attn_norm, attn_norm_bias, spec_.norm_eps, rows, normed);
+      // x += attn(norm1(x)) + mlp(norm1(x) or norm2(x)); both norms read x before it changes.
       const float* mlp_in = normed;
       if (spec_.parallel_two_norms) {
         float* normed2 = scratch(kNormed2, rows * H);
         backend_.norm(spec_.norm, x, w.mlp_norm, mlp_norm_bias, spec_.norm_eps, rows, normed2);
         mlp_in = normed2;
       }
-      mlp_block(i, mlp_in, rows, mlp_sum);
-      backend_.add(x, attn_sum, rows * H);
-      backend_.add(x, mlp_sum, rows * H);
+      attention_block(i, normed, step, x);
+      mlp_block(i, mlp_in, rows, x);
+    } else if (fuse_norms_) {
+      // Each norm feeds one projection: the backend may fuse them (decode's RMSNorm + gemv).
+      attention_block(i, x, step, x, /*fused_norm=*/true);
+      mlp_block(i, x, rows, x, /*fused_norm=*/true);
     } else {
-      backend_.add(x, attn_sum, rows * H);
+      backend_.norm(spec_.norm, x, w.attn_norm, attn_norm_bias, spec_.norm_eps, rows, normed);
+      attention_block(i, normed, step, x);
       backend_.norm(spec_.norm, x, w.mlp_norm, mlp_norm_bias, spec_.norm_eps, rows, normed);
-      mlp_block(i, normed, rows, mlp_sum);
-      backend_.add(x, mlp_sum, rows * H);
+      mlp_block(i, normed, rows, x);
     }
   }
 
@@ -219,8 +244,17 @@ void DecoderGraph::forward(const StepInput& step, std::vector<float>& logits) {
                 spec_.norm_eps, n, last_normed);
   float* out = scratch(kLogits, n * spec_.vocab_size);
   backend_.linear(last_normed, n, weights_.lm_head, weights_.lm_head_bias ? &weights_.lm_head_bias : nullptr, out);
-  logits.resize(static_cast<std::size_t>(n * spec_.vocab_size));
-  backend_.copy_to_host(out, n * spec_.vocab_size, logits.data());
+  result.argmax.resize(static_cast<std::size_t>(n));
+  result.max_logit.resize(static_cast<std::size_t>(n));
+  result.log_sum_exp.resize(static_cast<std::size_t>(n));
+  backend_.logits_summary(out, n, spec_.vocab_size, result.argmax.data(), result.max_logit.data(),
+                          result.log_sum_exp.data());
+  if (full_logits) {
+    result.logits.resize(static_cast<std::size_t>(n * spec_.vocab_size));
+    backend_.copy_to_host(out, n * spec_.vocab_size, result.logits.data());
+  } else {
+    result.logits.clear();
+  }
 }
 
 }  // namespace kiln::runtime

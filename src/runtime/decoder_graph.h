@@ -26,6 +26,14 @@ struct StepInput {
   std::vector<int64_t> logit_rows;  // rows whose next-token logits are wanted
 };
 
+// What a step returns for its logit rows.
+struct StepOutput {
+  std::vector<int32_t> argmax;     // per logit row: the greedy token
+  std::vector<float> max_logit;    // per logit row: its logit
+  std::vector<float> log_sum_exp;  // per logit row: log(sum(exp(logits)))
+  std::vector<float> logits;       // [rows, vocab] on the host, only when asked for
+};
+
 class DecoderGraph {
  public:
   DecoderGraph(const engine::Engine& engine, Backend& backend);
@@ -39,20 +47,26 @@ class DecoderGraph {
   // Runs the step; `logits` receives [logit_rows.size(), vocab] on the host.
   // The caller has reserved KV blocks for every sequence's new length.
   void forward(const StepInput& step, std::vector<float>& logits);
+  // As above, with each row's argmax and log-sum-exp; every logit comes back
+  // to the host only when `full_logits` (sampling, penalties, recording).
+  void forward(const StepInput& step, StepOutput& out, bool full_logits);
 
  private:
   static constexpr int64_t kBlockSize = 16;
   float* scratch(std::size_t slot, int64_t floats);
-  void attention_block(int64_t layer, const float* normed, const StepInput& step, float* out);
-  void mlp_block(int64_t layer, const float* normed, int64_t rows, float* out);
-  void moe_block(int64_t layer, const float* normed, int64_t rows, float* out);
-  // Runs one dense MLP over `rows`, its shard on each rank given by `weights(rank)`.
+  // Each block adds its output to x (the residual stream).
+  void attention_block(int64_t layer, const float* normed, const StepInput& step, float* x, bool fused_norm = false);
+  void mlp_block(int64_t layer, const float* normed, int64_t rows, float* x, bool fused_norm = false);
+  void moe_block(int64_t layer, const float* normed, int64_t rows, float* x);
+  // Adds one dense MLP over `rows` to out, its shard on each rank given by `weights(rank)`.
   void dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed, int64_t rows,
-                 float* out);
+                 float* out, const LayerWeights* norm_of = nullptr);
   const LayerWeights& layer_weights(int rank, int64_t layer) const;
 
   ModelSpec spec_;
   int tp_;
+  // One rank, sequential blocks, dense MLPs: each norm feeds exactly one projection.
+  bool fuse_norms_ = false;
   Backend& backend_;
   ModelWeights weights_;
   RopeTable rope_;

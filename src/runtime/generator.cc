@@ -30,6 +30,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   }
   graph_.reset_kv_cache(blocks);
   Scheduler scheduler(graph_, limits_);
+  scheduler.keep_logits(record_logits);
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
     scheduler.submit({i, r.prompt, r.max_new_tokens, r.sampling, r.stop_at_eos});

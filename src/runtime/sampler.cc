@@ -17,6 +17,13 @@ int32_t argmax(const float* logits, int64_t n) {
   return static_cast<int32_t>(best);
 }
 
+float log_sum_exp(const float* logits, int64_t n) {
+  const float top = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - top);
+  return static_cast<float>(top + std::log(sum));
+}
+
 float log_probability(const float* logits, int64_t n, int32_t token) {
   const float top = *std::max_element(logits, logits + n);
   double sum = 0;

@@ -24,6 +24,8 @@ class Sampler {
   explicit Sampler(const SamplingParams& params);
   // `history`: the sequence so far (prompt and generated), for the repetition penalty.
   int32_t next(const float* logits, int64_t vocab, const std::vector<int32_t>& history = {});
+  // Greedy without a repetition penalty needs only the argmax, not every logit.
+  bool needs_logits() const { return !params_.greedy || params_.repetition_penalty != 1.0; }
 
  private:
   SamplingParams params_;
@@ -31,6 +33,8 @@ class Sampler {
 };
 
 int32_t argmax(const float* logits, int64_t n);
+// log(sum(exp(logits))), computed stably (in double).
+float log_sum_exp(const float* logits, int64_t n);
 // log softmax(logits)[token], computed stably.
 float log_probability(const float* logits, int64_t n, int32_t token);
 

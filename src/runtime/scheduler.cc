@@ -132,21 +132,29 @@ std::vector<TokenEvent> Scheduler::step() {
     throw_error("the KV cache is too small for a request of ", running_[0]->context.size(), " tokens");
   }
 
-  graph_.forward(input, logits_);
+  bool full_logits = keep_logits_;
+  for (const Sequence* s : sampled) full_logits = full_logits || s->sampler.needs_logits();
+  graph_.forward(input, output_, full_logits);
   for (auto [s, n] : advanced) s->kv.length += n;
   const int64_t vocab = graph_.spec().vocab_size;
   const auto& eos = graph_.spec().eos_token_ids;
   std::vector<TokenEvent> events;
   for (std::size_t i = 0; i < sampled.size(); ++i) {
     Sequence& s = *sampled[i];
-    const float* row = logits_.data() + static_cast<int64_t>(i) * vocab;
-    std::vector<int32_t> history;
-    if (s.request.sampling.repetition_penalty != 1.0) {
-      history = s.request.prompt;
-      history.insert(history.end(), s.generated.begin(), s.generated.end());
+    const float* row = full_logits ? output_.logits.data() + static_cast<int64_t>(i) * vocab : nullptr;
+    int32_t token = output_.argmax[i];
+    if (s.sampler.needs_logits()) {
+      std::vector<int32_t> history;
+      if (s.request.sampling.repetition_penalty != 1.0) {
+        history = s.request.prompt;
+        history.insert(history.end(), s.generated.begin(), s.generated.end());
+      }
+      token = s.sampler.next(row, vocab, history);
     }
-    TokenEvent e{s.request.id, s.sampler.next(row, vocab, history), row, 0.f, false, ""};
-    e.logprob = log_probability(row, vocab, e.token);
+    TokenEvent e{s.request.id, token, row, 0.f, false, ""};
+    // log softmax of the unpenalized logits: the chosen logit less the row's log-sum-exp.
+    const float chosen = row ? row[token] : output_.max_logit[i];  // without logits the token is the argmax
+    e.logprob = chosen - output_.log_sum_exp[i];
     s.generated.push_back(e.token);
     const bool is_eos = s.request.stop_at_eos && std::find(eos.begin(), eos.end(), e.token) != eos.end();
     if (is_eos || static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens) {

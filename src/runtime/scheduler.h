@@ -32,7 +32,7 @@ struct ScheduledRequest {
 struct TokenEvent {
   uint64_t id = 0;
   int32_t token = 0;
-  const float* logits = nullptr;  // the row it was chosen from; valid until the next step
+  const float* logits = nullptr;  // the row it was chosen from (see keep_logits); valid until the next step
   float logprob = 0;              // log probability of the token under the (unpenalized) logits
   bool finished = false;
   std::string finish_reason;  // when finished: "eos" or "length"
@@ -58,6 +58,9 @@ class Scheduler {
   void cancel(uint64_t id);
   // Runs one engine step and returns the tokens it produced.
   std::vector<TokenEvent> step();
+  // Every TokenEvent then carries the logits its token was chosen from (otherwise
+  // only sequences that sample or penalize bring their logits to the host).
+  void keep_logits(bool keep) { keep_logits_ = keep; }
 
   bool idle() const { return waiting_.empty() && running_.empty(); }
   std::size_t running() const { return running_.size(); }
@@ -72,7 +75,8 @@ class Scheduler {
   engine::Limits limits_;
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;  // in admission order
-  std::vector<float> logits_;
+  StepOutput output_;
+  bool keep_logits_ = false;
   int64_t preemptions_ = 0;
 };
 

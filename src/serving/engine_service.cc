@@ -49,13 +49,14 @@ EngineService::EngineService(const engine::Engine& engine, runtime::Backend& bac
   // The cache takes the memory budget, and at least one longest sequence.
   const ModelSpec& s = graph_.spec();
   const int64_t tp = engine.manifest().tensor_parallel;
-  const int64_t block_bytes = 2 * s.num_layers * s.kv_heads_per_rank(tp) * tp * s.head_dim *
-                              static_cast<int64_t>(sizeof(float)) * graph_.block_size();
+  const int64_t block_bytes =
+      2 * s.num_layers * s.kv_heads_per_rank(tp) * tp * s.head_dim * backend.kv_bytes_per_value() * graph_.block_size();
+  // On a GPU the cache takes what the weights and workspace leave of the allowed share.
+  const int64_t budget = backend.kv_cache_budget(options.gpu_memory_utilization).value_or(options.kv_cache_bytes);
   const int64_t longest =
       (limits_.max_input_len + limits_.max_output_len + graph_.block_size() - 1) / graph_.block_size();
   const int64_t wanted = longest * options.max_batch_size;
-  const int64_t blocks =
-      std::max(longest, std::min(wanted, options.kv_cache_bytes / std::max<int64_t>(1, block_bytes)));
+  const int64_t blocks = std::max(longest, std::min(wanted, budget / std::max<int64_t>(1, block_bytes)));
   graph_.reset_kv_cache(blocks);
   stats_.kv_blocks_total = blocks;
   scheduler_ = std::make_unique<runtime::Scheduler>(graph_, limits_);

@@ -65,9 +65,10 @@ class Job {
 };
 
 struct EngineServiceOptions {
-  int64_t max_batch_size = 32;  // running sequences (LMI max_rolling_batch_size)
-  int64_t max_queue = 1024;     // waiting jobs before submit() refuses (overload)
-  int64_t kv_cache_bytes = int64_t{4} << 30;
+  int64_t max_batch_size = 32;                // running sequences (LMI max_rolling_batch_size)
+  int64_t max_queue = 1024;                   // waiting jobs before submit() refuses (overload)
+  int64_t kv_cache_bytes = int64_t{4} << 30;  // host-memory backends (the CPU)
+  double gpu_memory_utilization = 0.9;        // device backends: the share of the card the process may use
 };
 
 struct EngineStats {

@@ -11,6 +11,7 @@
 #include "core/version.h"
 #include "engine/checksum.h"
 #include "engine/engine_reader.h"
+#include "runtime/backend_factory.h"
 #include "serving/completion.h"
 #include "serving/http_server.h"
 #include "serving/http_termination_signal.h"
@@ -32,7 +33,7 @@ std::string cache_key(const fs::path& model, const ServingOptions& o) {
   d << kVersion << '|' << fs::absolute(model).lexically_normal().string() << '|'
     << (o.dtype ? dtype_name(*o.dtype) : "auto") << '|' << o.tensor_parallel_degree << '|'
     << o.max_input_len.value_or(0) << '|' << o.max_output_len.value_or(0) << '|' << o.max_num_tokens.value_or(0) << '|'
-    << o.max_rolling_batch_size;
+    << o.max_rolling_batch_size << '|' << runtime::resolve_target(o.target).describe();
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(model)) {
     if (e.is_regular_file()) files.push_back(e.path());
@@ -104,7 +105,7 @@ fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o) {
   b.model = model;
   b.output = cached;
   b.dtype = o.dtype;
-  b.target = engine::host_cpu_target();
+  b.target = runtime::resolve_target(o.target);
   b.tensor_parallel = o.tensor_parallel_for(0);
   b.max_batch_size = o.max_rolling_batch_size;
   b.max_input_len = o.max_input_len;
@@ -117,7 +118,6 @@ fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o) {
 }
 
 int run_model_server(const ServingOptions& o, const fs::path& default_model) {
-  if (o.target == "cuda") throw_error("target cuda: this kiln build serves CPU engines only");
   TerminationSignal termination;  // before anything slow, so SIGTERM during loading is honoured too
   HttpServer::Options http;
   http.host = o.host;
@@ -160,17 +160,19 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
 
   const fs::path model = o.model_id.empty() ? default_model : fs::path(o.model_id);
   const fs::path engine_dir = resolve_engine(model, o);
-  const auto engine = engine::Engine::open(engine_dir, engine::host_cpu_target());
+  const auto engine =
+      engine::Engine::open(engine_dir, runtime::runtime_target_for(engine::Engine::read_manifest(engine_dir).target));
   if (!fs::is_directory(engine_dir / "tokenizer")) {
     throw_error("engine ", engine_dir.string(),
                 " carries no tokenizer; kiln serve needs tokenizer.json or tokenizer.model");
   }
   const auto tokenizer = tokenizer::Tokenizer::load(engine_dir / "tokenizer");
   const auto chat = tokenizer::ChatSettings::load(engine_dir / "tokenizer");
-  const auto backend = runtime::make_cpu_backend();
+  const auto backend = runtime::make_backend(engine.manifest());
   EngineServiceOptions service_options;
   service_options.max_batch_size = o.max_rolling_batch_size;
   service_options.max_queue = o.max_queue_size;
+  service_options.gpu_memory_utilization = o.gpu_memory_utilization;
   EngineService service(engine, *backend, service_options);
   ServingContext context{
       service, *tokenizer, chat, metrics, o.model_id.empty() ? std::string("kiln-demo") : o.model_id, o.max_new_tokens};

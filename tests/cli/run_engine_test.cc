@@ -8,6 +8,7 @@
 namespace kiln::test {
 namespace {
 
+using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
 class RunEngine : public ::testing::Test {
@@ -113,11 +114,13 @@ TEST_F(RunEngine, CorruptedBlobFailsChecksum) {
 
 TEST_F(RunEngine, RefusesEngineForAnotherTarget) {
   const auto copy = edited_copy("cuda", [](nlohmann::json& j) {
-    j["target"] = {{"backend", "cuda"}, {"arch", "sm_90"}};
+    j["target"] = {{"backend", "cuda"}, {"arch", "sm_10"}};
   });
   const auto r = run_kiln("generate --engine " + copy.string() + " --input-ids 1,2,3");
   EXPECT_NE(r.status, 0);
-  EXPECT_THAT(r.output, HasSubstr("was built for cuda sm_90, but this machine runs cpu"));
+  // Without a GPU (CI) the CUDA backend is unavailable; with another GPU the architectures differ.
+  EXPECT_THAT(r.output, HasSubstr("was built for cuda sm_10"));
+  EXPECT_THAT(r.output, AnyOf(HasSubstr("this machine cannot run it"), HasSubstr("but this machine runs cuda")));
 }
 
 TEST_F(RunEngine, RefusesOtherFormatVersion) {

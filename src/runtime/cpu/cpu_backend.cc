@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "runtime/backend.h"
 #include "runtime/cpu/cpu_kernels.h"
+#include "runtime/sampler.h"
 
 namespace kiln::runtime {
 namespace {
@@ -84,12 +85,19 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void linear(const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out) override {
-    cpu::linear(x, rows, w.cols(), w.data, w.dtype, w.rows(), bias ? f32(*bias) : nullptr, out);
+  void linear(const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out, bool accumulate) override {
+    if (!accumulate) {
+      cpu::linear(x, rows, w.cols(), w.data, w.dtype, w.rows(), bias ? f32(*bias) : nullptr, out);
+      return;
+    }
+    std::vector<float>& product = accumulate_scratch_;
+    product.resize(static_cast<std::size_t>(rows * w.rows()));
+    cpu::linear(x, rows, w.cols(), w.data, w.dtype, w.rows(), bias ? f32(*bias) : nullptr, product.data());
+    for (std::size_t i = 0; i < product.size(); ++i) out[i] += product[i];
   }
 
-  void rope(float* qkv, const std::vector<int32_t>& positions, const RopeSpec& spec, const RopeTable& table,
-            const AttentionParams& p) override {
+  static void rope(float* qkv, const std::vector<int32_t>& positions, const RopeSpec& spec, const RopeTable& table,
+                   const AttentionParams& p) {
     const int64_t width = (p.num_heads + 2 * p.num_kv_heads) * p.head_dim;
     const int64_t heads = p.num_heads + p.num_kv_heads;  // q then k heads are contiguous
     const int64_t half = table.half;
@@ -112,8 +120,10 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void attention(int rank, int64_t layer, const float* qkv, const std::vector<StepSequence>& seqs,
-                 const KvCacheConfig& kv, const AttentionParams& p, float* out) override {
+  void attention(int rank, int64_t layer, float* qkv, const std::vector<int32_t>& positions,
+                 const std::vector<StepSequence>& seqs, const KvCacheConfig& kv, const AttentionParams& p,
+                 float* out) override {
+    if (p.rope) rope(qkv, positions, *p.rope, *p.rope_table, p);
     auto& keys = kv_.at(static_cast<std::size_t>(rank)).keys.at(static_cast<std::size_t>(layer));
     auto& values = kv_.at(static_cast<std::size_t>(rank)).values.at(static_cast<std::size_t>(layer));
     const int64_t d = p.head_dim, q_width = p.num_heads * d, kv_width = p.num_kv_heads * d;
@@ -212,11 +222,24 @@ class CpuBackend final : public Backend {
     std::memcpy(host, device, static_cast<std::size_t>(n) * sizeof(float));
   }
 
+  void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
+                      float* log_sum_exp) override {
+    ThreadPool::global().parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const float* row = logits + r * vocab;
+        argmax[r] = runtime::argmax(row, vocab);
+        max_logit[r] = row[argmax[r]];
+        log_sum_exp[r] = runtime::log_sum_exp(row, vocab);
+      }
+    });
+  }
+
  private:
   struct RankKv {
     std::vector<std::vector<float>> keys, values;  // [layer][block][slot][kv_head][head_dim]
   };
   std::vector<RankKv> kv_;
+  std::vector<float> accumulate_scratch_;
 };
 
 }  // namespace

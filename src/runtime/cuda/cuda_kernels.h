@@ -1,0 +1,106 @@
+// Launchers for the CUDA backend's kernels, callable from plain C++. Every
+// kernel reads and writes fp32 activations; weights are fp32, fp16 or bf16
+// as the engine stores them; the KV cache is in the engine's dtype. All run
+// on the backend's one stream, in order.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "core/model_spec.h"
+
+namespace kiln::runtime::cuda {
+
+// out[r] = table[ids[r]] for `rows` device ids.
+void embed(const void* table, DType dtype, int64_t cols, const int32_t* ids, int64_t rows, float* out,
+           cudaStream_t stream);
+// x[r] += table[positions[r]].
+void add_rows(const void* table, DType dtype, int64_t cols, const int32_t* positions, int64_t rows, float* x,
+              cudaStream_t stream);
+void rms_norm(const float* x, const float* w, float eps, int64_t rows, int64_t cols, float* out, cudaStream_t stream);
+void layer_norm(const float* x, const float* w, const float* b, float eps, int64_t rows, int64_t cols, float* out,
+                cudaStream_t stream);
+
+// The most activation rows gemv takes; larger products go to cuBLAS.
+constexpr int64_t kGemvMaxRows = 8;
+// out[r, n] (+)= sum_k x[r, k] * w[n, k] (+ bias[n]) for rows <= kGemvMaxRows: decode's
+// weight-bandwidth-bound product, one warp per output feature, 16-byte loads.
+// `accumulate` adds to out (the residual) instead of overwriting it.
+void gemv(const float* x, int64_t rows, const void* w, DType dtype, int64_t in, int64_t out_features, const float* bias,
+          float* out, bool accumulate, cudaStream_t stream);
+// gemv of RMSNorm(x) (weight norm_weight, eps) without writing the normalized
+// rows: decode's norm costs no launch and no pass of its own.
+bool rms_norm_gemv_supported(int64_t rows, int64_t in);
+void rms_norm_gemv(const float* x, int64_t rows, const float* norm_weight, float eps, const void* w, DType dtype,
+                   int64_t in, int64_t out_features, const float* bias, float* out, cudaStream_t stream);
+// fp32 -> fp16 / bf16, the operand cuBLAS's tensor-core products take.
+void convert_from_f32(const float* x, int64_t n, DType dtype, void* out, cudaStream_t stream);
+void add_bias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
+
+// Where each step row's token lives: its position, and its sequence's block table.
+struct StepRows {
+  const int32_t* positions = nullptr;     // [rows]
+  const int32_t* table_offset = nullptr;  // [rows] index of the row's block table in block_tables
+  const int32_t* block_tables = nullptr;
+  int block_size = 16;
+};
+
+constexpr int kMaxAlibiHeads = 128;
+struct AttentionShape {
+  int rows = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
+  int sliding_window = 0;  // 0: unlimited
+  bool alibi = false;
+  float alibi_slopes[kMaxAlibiHeads] = {};
+};
+
+// Rotary tables on the device ([positions][half]); half == 0: no rotary.
+struct Rotary {
+  const float* cos = nullptr;
+  const float* sin = nullptr;
+  int half = 0;  // rotary_dim / 2
+  bool neox = true;
+};
+
+// One pass over each row's qkv: rotates its q heads in place and its k heads
+// into the paged cache of one layer ([slot][kv_head][head_dim] of `kv_dtype`),
+// with V copied beside them. Every element is its own thread: decode's single
+// row still spreads over the GPU.
+void rope_kv_write(float* qkv, const AttentionShape& shape, const StepRows& step, const Rotary& rotary, void* keys,
+                   void* values, DType kv_dtype, cudaStream_t stream);
+// Causal attention of each listed row's q heads over its sequence's cached keys
+// 0..position (within the sliding window), output [rows, heads * head_dim]:
+// one block per (head, row), for decode rows. `row_list` (device) holds
+// shape.rows row indices, or is null for rows 0..shape.rows-1.
+void attention(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
+               const void* keys, const void* values, DType kv_dtype, float* out, cudaStream_t stream);
+
+// Up to kPrefillTile consecutive step rows of one sequence (a prompt chunk's slice).
+constexpr int kPrefillTile = 64;
+constexpr int kPrefillMaxHeadDim = 128;
+struct QueryTile {
+  int32_t first_row = 0;
+  int32_t rows = 0;
+};
+bool prefill_attention_supports(int head_dim);
+// The same attention for prompt chunks, flash-style over tiles of rows and keys.
+void prefill_attention(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles,
+                       int num_tiles, const void* keys, const void* values, DType kv_dtype, float* out,
+                       cudaStream_t stream);
+
+void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out,
+                      cudaStream_t stream);
+void activation(Activation act, float* x, int64_t n, cudaStream_t stream);
+void add(float* x, const float* y, int64_t n, cudaStream_t stream);
+void fill(float* x, float value, int64_t n, cudaStream_t stream);
+// out[rows[i]] += weights[i] * src[i]
+void scale_add_rows(const float* src, const int64_t* rows, const float* weights, int64_t count, int64_t cols,
+                    float* out, cudaStream_t stream);
+// Per row: argmax (first of equal maxima), its logit, log(sum(exp(row))); device outputs.
+void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
+                    float* log_sum_exp, cudaStream_t stream);
+// out[i] = x[rows[i]]
+void gather_rows(const float* x, const int64_t* rows, int64_t count, int64_t cols, float* out, cudaStream_t stream);
+
+}  // namespace kiln::runtime::cuda
