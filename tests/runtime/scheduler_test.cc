@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "engine/engine_reader.h"
+#include "runtime/sampler.h"
 #include "support/cli_engine.h"
 #include "support/temp_dir.h"
 
@@ -83,6 +84,36 @@ TEST_F(SchedulerTest, BatchesUpToTheLimitAndMatchesHuggingFace) {
   for (std::size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(out.at(i), cases[i].generated) << i;
   EXPECT_EQ(s.preemptions(), 0);
   EXPECT_EQ(graph_->kv_cache().free_blocks(), 64) << "finished sequences must free their blocks";
+}
+
+// Greedy steps bring only each row's argmax and log-sum-exp to the host; the
+// tokens and log probabilities must be those computed from the full logits.
+TEST_F(SchedulerTest, GreedyWithoutLogitsMatchesFullLogits) {
+  const auto cases = reference_cases();
+  std::map<uint64_t, std::vector<std::pair<int32_t, float>>> summary, full;
+  for (bool keep : {false, true}) {
+    graph_->reset_kv_cache(64);
+    Scheduler s(*graph_, engine_->manifest().limits);
+    s.keep_logits(keep);
+    for (std::size_t i = 0; i < cases.size(); ++i) s.submit(request(i, cases[i]));
+    while (!s.idle()) {
+      for (const auto& e : s.step()) {
+        ASSERT_EQ(e.logits != nullptr, keep) << "logits reach the host only when kept";
+        if (keep) {
+          EXPECT_NEAR(e.logprob, log_probability(e.logits, graph_->spec().vocab_size, e.token), 1e-5);
+        }
+        (keep ? full : summary)[e.id].emplace_back(e.token, e.logprob);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    ASSERT_EQ(summary.at(i).size(), cases[i].generated.size());
+    for (std::size_t t = 0; t < cases[i].generated.size(); ++t) {
+      EXPECT_EQ(summary.at(i)[t].first, cases[i].generated[t]) << "request " << i << " token " << t;
+      EXPECT_NEAR(summary.at(i)[t].second, full.at(i)[t].second, 1e-5) << "request " << i << " token " << t;
+      EXPECT_LT(summary.at(i)[t].second, 0.f);
+    }
+  }
 }
 
 TEST_F(SchedulerTest, PreemptsWhenTheCacheRunsOutAndRecomputesExactly) {

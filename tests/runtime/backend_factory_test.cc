@@ -1,0 +1,59 @@
+// Which backend and target an engine gets: the CPU always; CUDA only with a
+// GPU, and an engine for another target is refused naming it.
+#include "runtime/backend_factory.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "core/error.h"
+
+namespace kiln::runtime {
+namespace {
+
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(BackendFactory, CpuTargetIsThisMachine) {
+  EXPECT_EQ(resolve_target("cpu"), engine::host_cpu_target());
+  EXPECT_EQ(runtime_target_for({"cpu", "whatever"}), engine::host_cpu_target());
+  engine::Manifest m;
+  m.target = engine::host_cpu_target();
+  EXPECT_EQ(make_backend(m)->name(), "cpu");
+}
+
+TEST(BackendFactory, AutoFallsBackToTheCpuWithoutAGpu) {
+  const engine::Target t = resolve_target("auto");
+  EXPECT_THAT(t.backend, AnyOf("cpu", "cuda"));
+  if (t.backend == "cuda") {
+    EXPECT_THAT(t.arch, HasSubstr("sm_"));
+  }
+}
+
+TEST(BackendFactory, UnknownTargetsAreRefusedByName) {
+  EXPECT_THAT(error_of([] { resolve_target("tpu"); }), HasSubstr("--target 'tpu' is not a target"));
+  EXPECT_THAT(error_of([] { runtime_target_for({"tpu", "v5"}); }), HasSubstr("'tpu' is unknown"));
+}
+
+TEST(BackendFactory, CudaNeedsAGpu) {
+  if (resolve_target("auto").backend == "cuda") GTEST_SKIP() << "this machine has a GPU";
+  EXPECT_THAT(error_of([] { resolve_target("cuda"); }), HasSubstr("--target cuda: no CUDA GPU is usable here"));
+  EXPECT_THAT(error_of([] {
+                runtime_target_for({"cuda", "sm_90"});
+              }),
+              HasSubstr("built for cuda sm_90, but this machine cannot run it"));
+}
+
+}  // namespace
+}  // namespace kiln::runtime
