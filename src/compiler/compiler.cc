@@ -1,8 +1,13 @@
 #include "compiler/compiler.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
+#include <exception>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include "checkpoint/checkpoint.h"
@@ -10,6 +15,8 @@
 #include "compiler/tensor_parallel.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/mapped_file.h"
+#include "core/thread_pool.h"
 #include "core/version.h"
 #include "engine/engine_writer.h"
 #include "models/registry.h"
@@ -86,6 +93,316 @@ void copy_tokenizer_files(const fs::path& model, engine::EngineWriter& writer) {
   }
 }
 
+// ---- Writing the tensors ---------------------------------------------------
+//
+// Every (tensor, rank) is planned before anything is written: its offset in the
+// rank's blob, and where its bytes come from, as runs of rows of checkpoint
+// tensors (cut to some columns for row-parallel splits). The bytes are then
+// produced in fixed-size chunks by a few threads of the pool, each chunk copied
+// or converted from the mapped checkpoint straight into the mapped blob (or,
+// where the blob cannot be mapped, written from the checkpoint or a small
+// buffer); the writer hashes each blob in order as the chunks land. Tensors
+// only produce() can make (transposed storage, normalized rows) are produced
+// once, by the first chunk that needs them, and dropped after the last.
+
+constexpr std::size_t kChunkBytes = 4u << 20;   // unit of work handed to a thread
+constexpr std::size_t kBufferBytes = 1u << 20;  // conversion buffer per thread (stays in cache)
+// Threads writing at once. More contend in the kernel over the blob's pages: on
+// a 16-core machine, 4 threads wrote a 13.5 GB fp16 engine at 8.7 GB/s, while
+// 8 or 16 threads managed under 2 GB/s, spending 60 to 110 s in the kernel.
+constexpr int kMaxWriters = 4;
+constexpr std::size_t kDirectBytes = 64u << 10;  // same-dtype spans from this size are written from the map
+
+// Rows [first_row, first_row + rows) of source `source`, each cut to the
+// columns [col_begin, col_begin + cols) of its `row_elems`.
+struct Run {
+  std::size_t source;
+  int64_t first_row, rows, row_elems, col_begin, cols;
+  int64_t numel() const { return rows * cols; }
+};
+
+struct Job {
+  int rank;
+  Shape shape;                  // the rank's tensor
+  uint64_t offset;              // in the rank's blob
+  std::vector<Run> runs;        // concatenated, they are the rank's tensor
+  std::vector<int64_t> starts;  // element index at which each run starts
+  int64_t numel;
+};
+
+// What a tensor's chunks read: its checkpoint tensors, or the tensor produce() made.
+struct Inputs {
+  std::vector<TensorView> views;  // indexed like Run::source
+  FloatTensor produced;
+};
+
+struct TensorWork {
+  const models::CanonicalTensor* tensor;
+  const checkpoint::WeightSet* weights;
+  DType stored;           // the engine's dtype for it
+  bool direct;            // rows copied from the checkpoint; false: made by produce()
+  std::vector<Job> jobs;  // one per rank
+  // Taken by the first chunk that needs them, dropped after the last, so that
+  // only the tensors being written hold memory (produce()d tensors, and
+  // checkpoint tensors that had to be gathered into a buffer).
+  std::mutex mutex;
+  std::shared_ptr<const Inputs> inputs;
+  std::atomic<int64_t> chunks_left{0};
+};
+
+int64_t row_elems(const Shape& shape) {
+  int64_t n = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) n *= shape[i];
+  return n;
+}
+
+// Checks every source (presence, shape, float dtype) and plans every (tensor, rank).
+std::vector<std::unique_ptr<TensorWork>> plan_tensors(const std::vector<models::CanonicalTensor>& tensors,
+                                                      const checkpoint::WeightSet& weights, const ModelSpec& spec,
+                                                      DType dtype, int tp) {
+  std::vector<std::unique_ptr<TensorWork>> work;
+  for (const auto& t : tensors) {
+    auto w = std::make_unique<TensorWork>();
+    w->tensor = &t;
+    w->weights = &weights;
+    // Matrices take the build dtype. Norms, biases and MoE routers stay fp32: they
+    // are tiny, and rounding them moves results (a router's choice is discrete).
+    const bool keep_fp32 = t.shape.size() != 2 || t.name.ends_with(tensor_names::kRouterWeight);
+    w->stored = keep_fp32 ? DType::f32 : dtype;
+    const int64_t cols = row_elems(t.shape);
+    w->direct = !t.rows.empty();
+    for (std::size_t i = 0; i < t.sources.size(); ++i) {
+      models::check_source(weights, t.sources[i], t.source_shapes.at(i));
+      if (row_elems(t.source_shapes[i]) != cols) w->direct = false;  // rows of another width: leave it to produce()
+    }
+    for (int rank = 0; rank < tp; ++rank) {
+      const RankSlice slice = rank_slice(t.shape, t.layout, spec, rank, tp);
+      Job job{rank, slice.shape, 0, {}, {}, shape_numel(slice.shape)};
+      for (const auto& [first, count] : slice.rows) {
+        if (!w->direct) {
+          job.runs.push_back({0, first, count, cols, slice.col_begin, slice.cols});
+          continue;
+        }
+        // The canonical rows [first, first + count) through the pieces they come from.
+        int64_t piece_begin = 0;
+        for (const models::RowPiece& p : t.rows) {
+          const int64_t piece_end = piece_begin + p.rows;
+          const int64_t b = std::max(first, piece_begin), e = std::min(first + count, piece_end);
+          if (b < e) {
+            job.runs.push_back({p.source, p.first_row + (b - piece_begin), e - b, cols, slice.col_begin, slice.cols});
+          }
+          piece_begin = piece_end;
+        }
+      }
+      int64_t at = 0;
+      for (const Run& r : job.runs) {
+        job.starts.push_back(at);
+        at += r.numel();
+      }
+      if (at != job.numel) {
+        throw_error("internal error: the plan of ", t.name, " for rank ", rank, " covers ", at, " of ", job.numel,
+                    " elements");
+      }
+      w->jobs.push_back(std::move(job));
+    }
+    work.push_back(std::move(w));
+  }
+  return work;
+}
+
+// Bytes of one job, in order, to the writer: converted straight into the
+// mapped blob where the writer maps it, else through a buffer to write(), or
+// written straight from the source when no conversion is needed.
+class Sink {
+ public:
+  Sink(engine::EngineWriter& writer, int rank, uint64_t offset, DType dtype, std::vector<std::byte>& buffer)
+      : writer_(writer),
+        rank_(rank),
+        offset_(offset),
+        start_(offset),
+        dtype_(dtype),
+        size_(dtype_size(dtype)),
+        buffer_(buffer) {}
+
+  void put(const std::byte* src, DType src_dtype, std::size_t n) {
+    if (std::byte* dst = writer_.mapped(rank_, offset_, n * size_)) {
+      convert(src_dtype, src, dtype_, dst, n);
+      offset_ += n * size_;
+      return;
+    }
+    if (src_dtype == dtype_ && n * size_ >= kDirectBytes) {
+      flush();
+      writer_.write(rank_, offset_, src, n * size_);
+      offset_ += n * size_;
+      return;
+    }
+    const std::size_t src_size = dtype_size(src_dtype);
+    while (n > 0) {
+      const std::size_t m = std::min(n, (buffer_.size() - used_) / size_);
+      convert(src_dtype, src, dtype_, buffer_.data() + used_, m);
+      used_ += m * size_;
+      src += m * src_size;
+      n -= m;
+      if (buffer_.size() - used_ < size_) flush();
+    }
+  }
+
+  // Maps the next `n` bytes of the blob, where it is mapped, in one call
+  // rather than a page fault per page: with 4 threads on 16 cores, a third of
+  // the time in the kernel and 2.7 times the rate.
+  void prefault_next(std::size_t n) {
+    if (std::byte* dst = writer_.mapped(rank_, offset_, n)) prefault(dst, n, true);
+  }
+
+  // Everything put so far has reached the writer.
+  void finish() {
+    flush();
+    if (offset_ > start_ && writer_.mapped(rank_, start_, 0) != nullptr) {
+      writer_.written(rank_, start_, offset_ - start_);
+    }
+  }
+
+ private:
+  void flush() {
+    if (used_ == 0) return;
+    writer_.write(rank_, offset_, buffer_.data(), used_);
+    offset_ += used_;
+    used_ = 0;
+  }
+
+  engine::EngineWriter& writer_;
+  int rank_;
+  uint64_t offset_, start_;
+  DType dtype_;
+  std::size_t size_;
+  std::vector<std::byte>& buffer_;
+  std::size_t used_ = 0;
+};
+
+struct Chunk {
+  TensorWork* work;
+  const Job* job;
+  int64_t begin, end;  // elements of the job
+};
+
+std::shared_ptr<const Inputs> load_inputs(const TensorWork& w) {
+  auto in = std::make_shared<Inputs>();
+  const models::CanonicalTensor& t = *w.tensor;
+  if (w.direct) {
+    for (std::size_t i = 0; i < t.sources.size(); ++i) {
+      in->views.push_back(models::check_source(*w.weights, t.sources[i], t.source_shapes[i]));
+    }
+    return in;
+  }
+  in->produced = t.produce();
+  if (in->produced.shape != t.shape) {
+    throw_error("internal error: ", t.name, " was produced with shape ", shape_str(in->produced.shape), ", planned as ",
+                shape_str(t.shape));
+  }
+  in->views.push_back(TensorView{DType::f32, in->produced.shape, in->produced.data(), nullptr});
+  return in;
+}
+
+// Writes elements [c.begin, c.end) of a job.
+void write_chunk(const Chunk& c, engine::EngineWriter& writer, std::vector<std::byte>& buffer) {
+  TensorWork& w = *c.work;
+  const Job& job = *c.job;
+  std::shared_ptr<const Inputs> in;
+  {
+    std::lock_guard<std::mutex> lock(w.mutex);
+    if (!w.inputs) w.inputs = load_inputs(w);
+    in = w.inputs;
+  }
+  const std::size_t out_size = dtype_size(w.stored);
+  Sink sink(writer, job.rank, job.offset + static_cast<uint64_t>(c.begin) * out_size, w.stored, buffer);
+  sink.prefault_next(static_cast<std::size_t>(c.end - c.begin) * out_size);
+  std::size_t i =
+      static_cast<std::size_t>(std::upper_bound(job.starts.begin(), job.starts.end(), c.begin) - job.starts.begin()) -
+      1;
+  for (int64_t e = c.begin; e < c.end; ++i) {
+    const Run& r = job.runs[i];
+    const auto* base = static_cast<const std::byte*>(in->views[r.source].data);
+    const DType src_dtype = in->views[r.source].dtype;
+    const std::size_t src_size = dtype_size(src_dtype);
+    int64_t local = e - job.starts[i];
+    const int64_t local_end = std::min(c.end - job.starts[i], r.numel());
+    if (r.cols == r.row_elems) {  // whole rows: one contiguous span
+      const std::byte* src = base + static_cast<std::size_t>(r.first_row * r.row_elems + local) * src_size;
+      const auto n = static_cast<std::size_t>(local_end - local);
+      prefault(src, n * src_size, false);
+      sink.put(src, src_dtype, n);
+    } else {
+      while (local < local_end) {
+        const int64_t row = local / r.cols, col = local % r.cols;
+        const int64_t take = std::min(r.cols - col, local_end - local);
+        sink.put(base + static_cast<std::size_t>((r.first_row + row) * r.row_elems + r.col_begin + col) * src_size,
+                 src_dtype, static_cast<std::size_t>(take));
+        local += take;
+      }
+    }
+    e = job.starts[i] + local_end;
+  }
+  sink.finish();
+}
+
+void write_tensors(std::vector<std::unique_ptr<TensorWork>>& work, engine::EngineWriter& writer) {
+  uint64_t total_bytes = 0;
+  for (auto& w : work) {
+    for (Job& job : w->jobs) {
+      const uint64_t nbytes = static_cast<uint64_t>(job.numel) * dtype_size(w->stored);
+      job.offset = writer.reserve_tensor(job.rank, w->tensor->name, w->stored, job.shape,
+                                         std::string(models::layout_name(w->tensor->layout)), nbytes);
+      total_bytes += nbytes;
+    }
+  }
+  writer.allocate();
+  std::vector<Chunk> chunks;
+  for (auto& w : work) {
+    const int64_t per_chunk = static_cast<int64_t>(std::max<std::size_t>(1, kChunkBytes / dtype_size(w->stored)));
+    const std::size_t first = chunks.size();
+    for (const Job& job : w->jobs) {
+      for (int64_t b = 0; b < job.numel; b += per_chunk) {
+        chunks.push_back({w.get(), &job, b, std::min(job.numel, b + per_chunk)});
+      }
+    }
+    w->chunks_left = static_cast<int64_t>(chunks.size() - first);
+  }
+  ThreadPool& pool = ThreadPool::global();
+  const int writers = std::min(pool.size(), kMaxWriters);
+  log_info("writing ", work.size(), " tensors (", total_bytes / 1000000, " MB) on ", writers, " threads");
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::atomic<std::size_t> tensors_done{0};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  pool.parallel_for(writers, 1, [&](int64_t, int64_t) {
+    try {
+      std::vector<std::byte> buffer(kBufferBytes);
+      while (!failed) {
+        const std::size_t i = next++;
+        if (i >= chunks.size()) break;
+        write_chunk(chunks[i], writer, buffer);
+        TensorWork& w = *chunks[i].work;
+        if (--w.chunks_left == 0) {
+          std::lock_guard<std::mutex> lock(w.mutex);
+          w.inputs.reset();
+          const std::size_t done = ++tensors_done;
+          if (done % 16 == 0 || done == work.size()) log_info("  [", done, "/", work.size(), "] ", w.tensor->name);
+        }
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  });
+  if (error) std::rethrow_exception(error);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log_info("wrote ", total_bytes / 1000000, " MB of tensors in ", seconds, " s (",
+           static_cast<int64_t>(total_bytes / 1e6 / std::max(seconds, 1e-9)), " MB/s)");
+}
+
 }  // namespace
 
 BuildReport build_engine(const BuildOptions& o) {
@@ -140,32 +457,9 @@ BuildReport build_engine(const BuildOptions& o) {
 
   log_info("building ", spec.family, " (", spec.hf_architecture, ") for ", o.target.describe(), ": ", spec.num_layers,
            " layers, hidden ", spec.hidden_size, ", ", dtype_name(dtype), ", tp ", o.tensor_parallel);
+  std::vector<std::unique_ptr<TensorWork>> work = plan_tensors(tensors, weights, spec, dtype, o.tensor_parallel);
   engine::EngineWriter writer(o.output, o.tensor_parallel, o.force);
-  std::vector<uint16_t> half;
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    const auto& t = tensors[i];
-    const FloatTensor full = t.produce();
-    // Matrices take the build dtype. Norms, biases and MoE routers stay fp32: they
-    // are tiny, and rounding them moves results (a router's choice is discrete).
-    const bool keep_fp32 = full.shape.size() != 2 || t.name.ends_with(tensor_names::kRouterWeight);
-    const DType stored = keep_fp32 ? DType::f32 : dtype;
-    for (int rank = 0; rank < o.tensor_parallel; ++rank) {
-      const FloatTensor part = split_for_rank(full, t.layout, spec, rank, o.tensor_parallel);
-      const std::size_t n = part.values.size();
-      if (stored == DType::f32) {
-        writer.add_tensor(rank, t.name, stored, part.shape, std::string(models::layout_name(t.layout)), part.data(),
-                          n * sizeof(float));
-      } else {
-        half.resize(n);
-        convert_from_f32(part.data(), stored, half.data(), n);
-        writer.add_tensor(rank, t.name, stored, part.shape, std::string(models::layout_name(t.layout)), half.data(),
-                          n * sizeof(uint16_t));
-      }
-    }
-    if ((i + 1) % 16 == 0 || i + 1 == tensors.size()) {
-      log_info("  [", i + 1, "/", tensors.size(), "] ", t.name);
-    }
-  }
+  write_tensors(work, writer);
   copy_tokenizer_files(o.model, writer);
 
   engine::Manifest m;

@@ -44,5 +44,9 @@ uint16_t f32_to_f16(float f);
 void convert_to_f32(DType src_type, const void* src, float* dst, std::size_t n);
 // Converts n fp32 values to a float type (f32, f16, bf16).
 void convert_from_f32(const float* src, DType dst_type, void* dst, std::size_t n);
+// Converts n elements of a float type (f32, f16, bf16, f64) to f32, f16 or bf16:
+// a copy when the types match, otherwise exactly as convert_to_f32 followed by
+// convert_from_f32 (16-bit to 16-bit conversions round once, from the exact fp32).
+void convert(DType src_type, const void* src, DType dst_type, void* dst, std::size_t n);
 
 }  // namespace kiln

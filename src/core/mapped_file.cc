@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -34,6 +35,19 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::filesystem::path& 
   }
   ::close(fd);
   return std::shared_ptr<const MappedFile>(new MappedFile(path, data, size));
+}
+
+void prefault(const void* p, std::size_t n, bool for_write) {
+  if (n == 0) return;
+#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + n;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+#else
+  (void)p;
+  (void)for_write;
+#endif
 }
 
 MappedFile::~MappedFile() {

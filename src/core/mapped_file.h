@@ -28,4 +28,9 @@ class MappedFile {
   std::size_t size_;
 };
 
+// Maps the pages of [p, p + n) (any mapping) in one system call rather than a
+// fault per page, for reading or for writing; a no-op where the kernel cannot
+// (before Linux 5.14). Only a speed-up: the pages fault in anyway when touched.
+void prefault(const void* p, std::size_t n, bool for_write);
+
 }  // namespace kiln

@@ -15,8 +15,8 @@ std::string_view layout_name(Layout layout) {
   return "?";
 }
 
-FloatTensor load_checked(const checkpoint::WeightSet& weights, const std::string& name, const Shape& expected) {
-  const TensorView view = weights.get(name);
+TensorView check_source(const checkpoint::WeightSet& weights, const std::string& name, const Shape& expected) {
+  TensorView view = weights.get(name);
   if (view.shape != expected) {
     throw_error("tensor '", name, "' in ", weights.file_of(name).string(), " has shape ", shape_str(view.shape),
                 " but config.json implies ", shape_str(expected));
@@ -25,7 +25,11 @@ FloatTensor load_checked(const checkpoint::WeightSet& weights, const std::string
     throw_error("tensor '", name, "' in ", weights.file_of(name).string(), " has unsupported dtype ",
                 dtype_name(view.dtype), " (expected fp32, fp16, bf16 or fp64)");
   }
-  return to_float(view);
+  return view;
+}
+
+FloatTensor load_checked(const checkpoint::WeightSet& weights, const std::string& name, const Shape& expected) {
+  return to_float(check_source(weights, name, expected));
 }
 
 }  // namespace kiln::models

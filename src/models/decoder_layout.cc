@@ -1,7 +1,7 @@
 #include "models/decoder_layout.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "core/error.h"
 
@@ -11,36 +11,21 @@ namespace {
 using checkpoint::WeightSet;
 namespace tn = tensor_names;
 
-// Concatenates tensors along their first dimension.
-FloatTensor concat_rows(const std::vector<FloatTensor>& parts) {
-  Shape shape = parts.at(0).shape;
-  shape[0] = 0;
-  for (const auto& p : parts) shape[0] += p.shape[0];
-  FloatTensor out(shape);
-  float* dst = out.data();
-  for (const auto& p : parts) {
-    std::memcpy(dst, p.data(), p.values.size() * sizeof(float));
-    dst += p.values.size();
-  }
-  return out;
+// Elements per row of a row-major tensor (1 for vectors).
+int64_t row_elems(const Shape& shape) {
+  int64_t n = 1;
+  for (std::size_t i = 1; i < shape.size(); ++i) n *= shape[i];
+  return n;
 }
 
-// [kv][q_0..q_{g-1}, k, v][head_dim](cols) -> [all q; all k; all v].
-FloatTensor ungroup_qkv(const FloatTensor& grouped, int64_t kv_heads, int64_t group, int64_t head_dim) {
-  FloatTensor out(grouped.shape);
-  const int64_t cols = grouped.shape.size() > 1 ? grouped.shape[1] : 1;
-  const int64_t head_elems = head_dim * cols;
-  const int64_t q_heads = kv_heads * group;
-  for (int64_t h = 0; h < kv_heads; ++h) {
-    const float* src = grouped.data() + h * (group + 2) * head_elems;
-    for (int64_t j = 0; j < group; ++j) {
-      std::memcpy(out.data() + (h * group + j) * head_elems, src + j * head_elems, head_elems * sizeof(float));
-    }
-    std::memcpy(out.data() + (q_heads + h) * head_elems, src + group * head_elems, head_elems * sizeof(float));
-    std::memcpy(out.data() + (q_heads + kv_heads + h) * head_elems, src + (group + 1) * head_elems,
-                head_elems * sizeof(float));
-  }
-  return out;
+// Grouped storage [kv][q_0..q_{g-1}, k, v][head_dim](cols) read as [all q; all k; all v].
+std::vector<RowPiece> ungrouped_qkv_rows(int64_t kv_heads, int64_t group, int64_t head_dim) {
+  std::vector<RowPiece> rows;
+  const int64_t block = (group + 2) * head_dim;
+  for (int64_t h = 0; h < kv_heads; ++h) rows.push_back({0, h * block, group * head_dim});
+  for (int64_t h = 0; h < kv_heads; ++h) rows.push_back({0, h * block + group * head_dim, head_dim});
+  for (int64_t h = 0; h < kv_heads; ++h) rows.push_back({0, h * block + (group + 1) * head_dim, head_dim});
+  return rows;
 }
 
 FloatTensor normalize_rows(FloatTensor t) {
@@ -73,26 +58,52 @@ struct Source {
 };
 
 // Builds canonical tensors from checkpoint tensors: reads each source (checking
-// its shape, undoing a transposed storage), concatenates them along rows, then
-// applies `finish` (regrouping, normalization) if given.
+// its shape, undoing a transposed storage), takes their rows in order (all of
+// each source, concatenated, unless `pieces` says which), then applies `finish`
+// (normalization) if given.
 class TensorListBuilder {
  public:
   explicit TensorListBuilder(const WeightSet& weights) : weights_(weights) {}
 
   void add(std::string name, Layout layout, std::vector<Source> sources,
-           std::function<FloatTensor(FloatTensor)> finish = nullptr) {
+           std::function<FloatTensor(FloatTensor)> finish = nullptr, std::vector<RowPiece> pieces = {}) {
     Shape shape = sources.at(0).shape;
     for (std::size_t i = 1; i < sources.size(); ++i) shape[0] += sources[i].shape[0];
-    CanonicalTensor t{std::move(name), shape, layout, {}, nullptr};
-    for (const auto& s : sources) t.sources.push_back(s.name);
-    t.produce = [&w = weights_, sources = std::move(sources), finish] {
-      std::vector<FloatTensor> parts;
-      for (const auto& s : sources) {
-        const bool flip = s.transposed && s.shape.size() == 2;
-        FloatTensor part = load_checked(w, s.name, flip ? Shape{s.shape[1], s.shape[0]} : s.shape);
-        parts.push_back(flip ? transpose(part) : std::move(part));
+    CanonicalTensor t{std::move(name), shape, layout, {}, {}, nullptr, {}};
+    std::vector<bool> flip;
+    for (const auto& s : sources) {
+      flip.push_back(s.transposed && s.shape.size() == 2);
+      t.sources.push_back(s.name);
+      t.source_shapes.push_back(flip.back() ? Shape{s.shape[1], s.shape[0]} : s.shape);
+    }
+    if (pieces.empty()) {
+      for (std::size_t i = 0; i < sources.size(); ++i) {
+        pieces.push_back({i, 0, sources[i].shape.empty() ? 1 : sources[i].shape[0]});
       }
-      FloatTensor whole = parts.size() == 1 ? std::move(parts[0]) : concat_rows(parts);
+    }
+    const bool any_flip = std::find(flip.begin(), flip.end(), true) != flip.end();
+    if (!any_flip && !finish) t.rows = pieces;
+    t.produce = [&w = weights_, names = t.sources, stored = t.source_shapes, canonical = std::move(sources), flip,
+                 shape, pieces = std::move(pieces), finish] {
+      std::vector<TensorView> views;
+      std::vector<FloatTensor> flipped(names.size());
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        if (flip[i]) {
+          flipped[i] = transpose(load_checked(w, names[i], stored[i]));
+          views.push_back(TensorView{DType::f32, canonical[i].shape, flipped[i].data(), nullptr});
+        } else {
+          views.push_back(check_source(w, names[i], stored[i]));
+        }
+      }
+      FloatTensor whole(shape);
+      const int64_t cols = row_elems(shape);
+      float* dst = whole.data();
+      for (const RowPiece& p : pieces) {
+        const TensorView& v = views.at(p.source);
+        const auto* src = static_cast<const std::byte*>(v.data) + p.first_row * cols * dtype_size(v.dtype);
+        convert_to_f32(v.dtype, src, dst, static_cast<std::size_t>(p.rows * cols));
+        dst += p.rows * cols;
+      }
       return finish ? finish(std::move(whole)) : whole;
     };
     out_.push_back(std::move(t));
@@ -142,14 +153,12 @@ std::vector<CanonicalTensor> decoder_tensors(const ModelSpec& s, const WeightSet
               {proj(p + l.q + suffix, shape(s.q_size())), proj(p + l.k + suffix, shape(s.kv_size())),
                proj(p + l.v + suffix, shape(s.kv_size()))});
       } else {
-        std::function<FloatTensor(FloatTensor)> regroup;
+        std::vector<RowPiece> regroup;
         if (l.qkv_storage == QkvStorage::fused_grouped) {
-          regroup = [s](FloatTensor t) {
-            return ungroup_qkv(t, s.num_kv_heads, s.num_heads / s.num_kv_heads, s.head_dim);
-          };
+          regroup = ungrouped_qkv_rows(s.num_kv_heads, s.num_heads / s.num_kv_heads, s.head_dim);
         }
         b.add(at(matrix ? tn::kQkvWeight : tn::kQkvBias), Layout::qkv,
-              {proj(p + l.qkv_fused + suffix, shape(s.qkv_rows()))}, regroup);
+              {proj(p + l.qkv_fused + suffix, shape(s.qkv_rows()))}, nullptr, std::move(regroup));
       }
     }
     b.add(at(tn::kOutWeight), Layout::row, {proj(p + l.o + ".weight", {H, s.q_size()})});

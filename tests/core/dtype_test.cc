@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "core/error.h"
@@ -188,6 +189,69 @@ TEST(Convert, ArraysMatchTheScalarConversions) {
   float out[2];
   EXPECT_THROW(convert_to_f32(DType::i32, ints, out, 2), Error);
   EXPECT_THROW(convert_from_f32(out, DType::i8, ints, 2), Error);
+}
+
+// The array conversions are branch-free rewrites (so that they vectorize) of
+// the scalar ones, which are the definitions: they must agree on every input.
+TEST(Convert, F16ArraysMatchTheScalarConversionsOnEveryPattern) {
+  std::vector<uint16_t> all(65536);
+  for (uint32_t h = 0; h <= 0xffffu; ++h) all[h] = static_cast<uint16_t>(h);
+  std::vector<float> wide(all.size());
+  convert_to_f32(DType::f16, all.data(), wide.data(), all.size());
+  for (uint32_t h = 0; h <= 0xffffu; ++h) {
+    ASSERT_EQ(bits_of(wide[h]), bits_of(f16_to_f32(all[h]))) << std::hex << h;
+  }
+  // fp32 -> fp16: every sign, exponent and top mantissa bits, with the low bits
+  // that decide rounding (zero, one, just under, at and just over half of an
+  // fp16 ulp, all ones), and a spread of other patterns.
+  std::vector<float> values;
+  for (uint32_t high = 0; high <= 0xffffu; ++high) {
+    for (uint32_t low : {0x0000u, 0x0001u, 0x0fffu, 0x1000u, 0x1001u, 0x2000u, 0x7fffu, 0x8000u, 0xffffu}) {
+      values.push_back(from_bits(high << 16 | low));
+    }
+  }
+  for (uint64_t bits = 0; bits <= 0xffffffffu; bits += 0x10001u * 61) values.push_back(from_bits(uint32_t(bits)));
+  std::vector<uint16_t> half(values.size());
+  convert_from_f32(values.data(), DType::f16, half.data(), values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    ASSERT_EQ(half[i], f32_to_f16(values[i])) << std::hex << bits_of(values[i]);
+  }
+}
+
+TEST(Convert, ConvertIsACopyOrTheTwoStepConversion) {
+  std::vector<float> values;
+  for (uint32_t high = 0; high <= 0xffffu; high += 7)
+    values.push_back(from_bits(high << 16 | (high * 2654435761u >> 16)));
+  const std::size_t n = values.size();  // more than one block of convert's fp32 staging
+  std::vector<uint16_t> half(n), brain(n), got(n);
+  convert_from_f32(values.data(), DType::f16, half.data(), n);
+  convert_from_f32(values.data(), DType::bf16, brain.data(), n);
+  for (auto [from, to, src, expected] :
+       {std::tuple{DType::f16, DType::bf16, &half, &brain}, std::tuple{DType::bf16, DType::f16, &brain, &half}}) {
+    // 16-bit to 16-bit: through fp32, where the conversion from 16 bits is exact.
+    std::vector<float> wide(n);
+    convert_to_f32(from, src->data(), wide.data(), n);
+    std::vector<uint16_t> two_step(n);
+    convert_from_f32(wide.data(), to, two_step.data(), n);
+    convert(from, src->data(), to, got.data(), n);
+    EXPECT_EQ(got, two_step);
+    convert(from, src->data(), from, got.data(), n);
+    EXPECT_EQ(got, *src) << "same dtype: a copy";
+  }
+  std::vector<float> back(n);
+  convert(DType::bf16, brain.data(), DType::f32, back.data(), n);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(bits_of(back[i]), bits_of(bf16_to_f32(brain[i])));
+  convert(DType::f32, values.data(), DType::bf16, got.data(), n);
+  EXPECT_EQ(got, brain);
+  const std::vector<double> doubles = {1.0, 1.0 + 1e-12, -3.5, 65504.0};
+  std::vector<uint16_t> from_double(doubles.size());
+  convert(DType::f64, doubles.data(), DType::f16, from_double.data(), doubles.size());
+  for (std::size_t i = 0; i < doubles.size(); ++i) {
+    EXPECT_EQ(from_double[i], f32_to_f16(static_cast<float>(doubles[i])));
+  }
+  int32_t ints[2] = {1, 2};
+  EXPECT_THROW(convert(DType::i32, ints, DType::f16, got.data(), 2), Error);
+  EXPECT_THROW(convert(DType::f16, half.data(), DType::i8, ints, 2), Error);
 }
 
 TEST(ParseDtype, AcceptsCanonicalNamesAndAliases) {

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "core/error.h"
@@ -245,6 +247,117 @@ TEST(EngineWriter, RoundTripsTensorsBitIdenticallyAtAlignedOffsets) {
   }
   EXPECT_FALSE(engine.has_tensor(0, "ints"));
   EXPECT_THROW(engine.tensor(0, "ints"), Error);
+}
+
+// Tensors of sizes that need padding and span several write pieces.
+std::vector<Written> planned_tensors() {
+  std::vector<Written> out;
+  for (int i = 0; i < 12; ++i) {
+    const std::size_t n = 1 + static_cast<std::size_t>(i) * 37013 % 250007;
+    out.push_back({i % 2,
+                   "t" + std::to_string(i),
+                   DType::u8,
+                   {static_cast<int64_t>(n)},
+                   "replicated",
+                   pattern(n, static_cast<unsigned>(i) + 20)});
+  }
+  return out;
+}
+
+std::vector<unsigned char> file_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(EngineWriter, PlannedWritesFromManyThreadsGiveTheSameEngineAsWritingInOrder) {
+  TempDir tmp;
+  const auto tensors = planned_tensors();
+  {
+    EngineWriter writer(tmp.path() / "in-order", 2, false);
+    for (const auto& t : tensors) {
+      writer.add_tensor(t.rank, t.name, t.dtype, t.shape, t.layout, t.bytes.data(), t.bytes.size());
+    }
+    writer.commit(sample_manifest());
+  }
+  // Planned: reserved first, then written in pieces, out of order, from several
+  // threads; through the map, through pwrite, and after two tensors added in order.
+  for (const auto& [name, mapped, streamed] :
+       {std::tuple{"mapped", true, 2}, std::tuple{"pwrite", false, 0}, std::tuple{"mapped-only", true, 0}}) {
+    SCOPED_TRACE(name);
+    const fs::path out = tmp.path() / name;
+    {
+      EngineWriter writer(out, 2, false, mapped);
+      struct Piece {
+        int rank;
+        uint64_t offset;
+        const unsigned char* data;
+        std::size_t n;
+      };
+      std::vector<Piece> pieces;
+      for (std::size_t i = 0; i < tensors.size(); ++i) {
+        const auto& t = tensors[i];
+        if (static_cast<int>(i) < streamed) {
+          writer.add_tensor(t.rank, t.name, t.dtype, t.shape, t.layout, t.bytes.data(), t.bytes.size());
+          continue;
+        }
+        const uint64_t offset = writer.reserve_tensor(t.rank, t.name, t.dtype, t.shape, t.layout, t.bytes.size());
+        EXPECT_EQ(offset % kTensorAlignment, 0u);
+        for (std::size_t b = 0; b < t.bytes.size(); b += 4093) {
+          pieces.push_back({t.rank, offset + b, t.bytes.data() + b, std::min<std::size_t>(4093, t.bytes.size() - b)});
+        }
+      }
+      writer.allocate();
+      std::reverse(pieces.begin(), pieces.end());
+      std::vector<std::thread> threads;
+      for (int k = 0; k < 4; ++k) {
+        threads.emplace_back([&, k] {
+          for (std::size_t i = static_cast<std::size_t>(k); i < pieces.size(); i += 4) {
+            const Piece& p = pieces[i];
+            if (std::byte* dst = writer.mapped(p.rank, p.offset, p.n)) {
+              std::memcpy(dst, p.data, p.n);
+              writer.written(p.rank, p.offset, p.n);
+            } else {
+              writer.write(p.rank, p.offset, p.data, p.n);
+            }
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+      writer.commit(sample_manifest());
+    }
+    const Engine engine = Engine::open(out, Target{"cpu", "testarch"});
+    engine.verify_checksums();
+    const Manifest expected = Engine::read_manifest(tmp.path() / "in-order");
+    for (std::size_t r = 0; r < 2; ++r) {
+      EXPECT_EQ(engine.manifest().ranks[r].checksum, expected.ranks[r].checksum);
+      EXPECT_EQ(engine.manifest().ranks[r].size, expected.ranks[r].size);
+      EXPECT_EQ(file_bytes(out / expected.ranks[r].file), file_bytes(tmp.path() / "in-order" / expected.ranks[r].file));
+    }
+  }
+}
+
+TEST(EngineWriter, PlannedWritesMustFillEveryReservedByte) {
+  TempDir tmp;
+  const fs::path out = tmp.path() / "engine";
+  {
+    EngineWriter writer(out, 1, false);
+    const auto bytes = pattern(1000, 1);
+    const uint64_t a = writer.reserve_tensor(0, "a", DType::u8, {1000}, "replicated", 1000);
+    writer.reserve_tensor(0, "b", DType::u8, {1000}, "replicated", 1000);
+    EXPECT_THROW(writer.write(0, a, bytes.data(), 1000), Error) << "before allocate";
+    writer.allocate();
+    EXPECT_THROW(writer.reserve_tensor(0, "c", DType::u8, {1}, "replicated", 1), Error);
+    EXPECT_THROW(writer.add_tensor(0, "c", DType::u8, {1}, "replicated", bytes.data(), 1), Error);
+    EXPECT_THROW(writer.write(0, 1800, bytes.data(), 1000), Error) << "past the end";
+    writer.write(0, a, bytes.data(), 1000);
+    try {
+      writer.commit(sample_manifest());
+      ADD_FAILURE() << "commit with tensor b unwritten";
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr("not completely written"));
+    }
+  }
+  EXPECT_TRUE(entries(tmp.path()).empty()) << "no engine and no temporary";
 }
 
 TEST(EngineWriter, ManifestFieldsArePreserved) {
