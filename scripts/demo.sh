@@ -43,7 +43,7 @@ echo "== kiln serve (LMI and OpenAI APIs), answered with curl"
 log=$(mktemp)
 OPTION_MODEL_ID="$PWD/$engine" build/kiln serve --host 127.0.0.1 --port 0 > "$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
 port=""
 for _ in $(seq 1 200); do
   port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)

@@ -106,7 +106,8 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--dtype", args->dtype, "Weight dtype: fp32, fp16 or bf16 (default: the checkpoint's)");
   cmd->add_option(
       "--target", args->target,
-      "cpu, cuda (this machine's GPU architecture) or auto: the GPU when one is present, else the CPU (default: auto)");
+      "cpu, cuda (this machine's GPU architecture), cuda:sm_XY (that architecture, e.g. cuda:sm_90, to build where "
+      "that GPU is absent) or auto: the GPU when one is present, else the CPU (default: auto)");
   cmd->add_option("--tp,--tensor_parallel_degree,--tensor-parallel-degree", args->tp, "Tensor-parallel degree (ranks)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-batch-size", args->max_batch_size, "Most sequences per step (default 8)");

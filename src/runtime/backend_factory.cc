@@ -1,5 +1,7 @@
 #include "runtime/backend_factory.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #ifdef KILN_WITH_CUDA
 #include "runtime/cuda/cuda_backend.h"
@@ -29,13 +31,22 @@ bool built_with_cuda() {
 
 engine::Target resolve_target(const std::string& name) {
   if (name == "cpu") return engine::host_cpu_target();
+  // cuda:sm_XY names the architecture, for building on a machine without that
+  // GPU (the engine's bytes do not depend on it; only where it may run does).
+  if (name.starts_with("cuda:")) {
+    const std::string arch = name.substr(5);
+    const bool valid = arch.size() >= 5 && arch.starts_with("sm_") &&
+                       std::all_of(arch.begin() + 3, arch.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!valid) throw_error("--target '", name, "': expected cuda:sm_<major><minor>, e.g. cuda:sm_90");
+    return engine::Target{"cuda", arch};
+  }
   if (name == "cuda" || name == "auto") {
     std::string why;
     if (auto t = gpu_target(&why)) return *t;
     if (name == "auto") return engine::host_cpu_target();
     throw_error("--target cuda: no CUDA GPU is usable here (", why, "); build on the GPU the engine will run on");
   }
-  throw_error("--target '", name, "' is not a target; use cpu, cuda or auto");
+  throw_error("--target '", name, "' is not a target; use cpu, cuda, cuda:sm_XY or auto");
 }
 
 engine::Target runtime_target_for(const engine::Target& built) {

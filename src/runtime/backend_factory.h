@@ -13,8 +13,8 @@ namespace kiln::runtime {
 // True when this binary has the CUDA backend compiled in.
 bool built_with_cuda();
 
-// "cpu", "cuda" (this machine's GPU; throws when there is none) or "auto"
-// (the GPU when there is one, else the CPU).
+// "cpu", "cuda" (this machine's GPU; throws when there is none), "cuda:sm_XY"
+// (that architecture, GPU or not) or "auto" (the GPU when there is one, else the CPU).
 engine::Target resolve_target(const std::string& name);
 
 // The target this machine offers for engines built for `built` (the same

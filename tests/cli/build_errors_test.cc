@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cli_test_util.h"
+#include "runtime/backend_factory.h"
 
 namespace kiln::test {
 namespace {
@@ -69,6 +70,27 @@ TEST_F(BuildErrors, TinyCheckpointBuilds) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(fs::exists(engine() / "engine.json"));
   EXPECT_TRUE(fs::exists(engine() / "rank0.bin"));
+}
+
+// An engine for a named GPU architecture builds anywhere and records it; it
+// runs only on that GPU (here, without one, it is refused naming the target).
+TEST_F(BuildErrors, NamedCudaArchitectureBuildsWithoutTheGpu) {
+  make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
+  const auto r = build("--target cuda:sm_90");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto manifest = read_json(engine() / "engine.json");
+  EXPECT_EQ(manifest.at("target").at("backend"), "cuda");
+  EXPECT_EQ(manifest.at("target").at("arch"), "sm_90");
+  if (runtime::resolve_target("auto") == engine::Target{"cuda", "sm_90"}) return;  // it would run here
+  const auto g = run_kiln("generate --engine " + engine().string() + " --input-ids 1,2");
+  EXPECT_NE(g.status, 0);
+  EXPECT_THAT(g.output, HasSubstr("was built for cuda sm_90"));
+}
+
+TEST_F(BuildErrors, MalformedTargetRefused) {
+  make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
+  expect_refused(build("--target cuda:ampere"), "expected cuda:sm_<major><minor>");
+  expect_refused(build("--target tpu"), "--target 'tpu' is not a target");
 }
 
 TEST_F(BuildErrors, MissingConfig) {

@@ -46,6 +46,13 @@ TEST(BackendFactory, UnknownTargetsAreRefusedByName) {
   EXPECT_THAT(error_of([] { runtime_target_for({"tpu", "v5"}); }), HasSubstr("'tpu' is unknown"));
 }
 
+TEST(BackendFactory, NamedCudaArchitectureNeedsNoGpu) {
+  EXPECT_EQ(resolve_target("cuda:sm_90"), (engine::Target{"cuda", "sm_90"}));
+  EXPECT_EQ(resolve_target("cuda:sm_80"), (engine::Target{"cuda", "sm_80"}));
+  EXPECT_THAT(error_of([] { resolve_target("cuda:hopper"); }), HasSubstr("expected cuda:sm_<major><minor>"));
+  EXPECT_THAT(error_of([] { resolve_target("cuda:sm_"); }), HasSubstr("expected cuda:sm_<major><minor>"));
+}
+
 TEST(BackendFactory, CudaNeedsAGpu) {
   if (resolve_target("auto").backend == "cuda") GTEST_SKIP() << "this machine has a GPU";
   EXPECT_THAT(error_of([] { resolve_target("cuda"); }), HasSubstr("--target cuda: no CUDA GPU is usable here"));
