@@ -29,22 +29,19 @@ struct BenchArgs {
 
 // "1,16,64" -> {1, 16, 64}; empty string when valid, else what is wrong (CLI11 names the option).
 std::string parse_batches(const std::string& text, std::vector<int64_t>* out) {
-  std::vector<int64_t> sizes;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', pos), text.size());
-    std::size_t b = pos, e = comma;
-    while (b < e && text[b] == ' ') ++b;
-    while (e > b && text[e - 1] == ' ') --e;
-    int64_t v = 0;
-    const auto [ptr, ec] = std::from_chars(text.data() + b, text.data() + e, v);
-    if (b == e || ec != std::errc() || ptr != text.data() + e || v < 1) {
-      return "'" + text.substr(pos, comma - pos) + "' is not a batch size (expected positive integers, e.g. 1,16,64)";
+  std::string bad;
+  auto sizes = parse_int_list(text, &bad);
+  if (sizes) {
+    for (const int64_t v : *sizes) {
+      if (v < 1) {
+        bad = std::to_string(v);
+        sizes.reset();
+        break;
+      }
     }
-    sizes.push_back(v);
-    pos = comma + 1;
   }
-  if (out) *out = std::move(sizes);
+  if (!sizes) return "'" + bad + "' is not a batch size (expected positive integers, e.g. 1,16,64)";
+  if (out) *out = std::move(*sizes);
   return "";
 }
 

@@ -4,6 +4,9 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "engine/engine_reader.h"
 #include "runtime/backend.h"
@@ -20,6 +23,8 @@ struct EngineSession {
   static std::unique_ptr<EngineSession> open(const std::filesystem::path& dir);
 };
 
+// "1, 2,3" -> {1, 2, 3}; nullopt on anything else, with the offending item in *bad_item.
+std::optional<std::vector<int64_t>> parse_int_list(const std::string& text, std::string* bad_item);
 // "1,2,3" -> {1, 2, 3}; throws naming the option on anything else.
 std::vector<int32_t> parse_id_list(const std::string& text, const char* option);
 

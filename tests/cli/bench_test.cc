@@ -10,18 +10,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class Bench : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const auto r = run_kiln("build -q --model " + fixture("llama") + " --output " + engine().string());
-    ASSERT_EQ(r.status, 0) << r.output;
-  }
-  static void TearDownTestSuite() { delete dir_; }
-  static fs::path engine() { return dir_->path() / "llama"; }
-  static TempDir* dir_;
-};
-TempDir* Bench::dir_ = nullptr;
+class Bench : public LlamaEngineSuite {};
 
 void expect_positive(const nlohmann::json& j, const char* key) {
   ASSERT_TRUE(j.contains(key)) << key << " missing from " << j.dump();

@@ -1,6 +1,7 @@
 // Helpers for tests that run the kiln binary and make checkpoints on the fly.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,22 @@ class TempDir {
 };
 
 inline std::string fixture(const std::string& name) { return std::string(KILN_FIXTURES) + "/models/" + name; }
+
+// Suites that run the llama fixture's engine, built once per suite with the kiln binary.
+class LlamaEngineSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    const auto r = run_kiln("build -q --model " + fixture("llama") + " --output " + engine().string());
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static fs::path engine() { return dir_->path() / "llama"; }
+  static inline TempDir* dir_ = nullptr;
+};
 
 inline void write_text(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
 

@@ -11,15 +11,8 @@ namespace {
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
-class RunEngine : public ::testing::Test {
+class RunEngine : public LlamaEngineSuite {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    const auto r = run_kiln("build -q --model " + fixture("llama") + " --output " + engine().string());
-    ASSERT_EQ(r.status, 0) << r.output;
-  }
-  static void TearDownTestSuite() { delete dir_; }
-  static fs::path engine() { return dir_->path() / "llama"; }
   static nlohmann::json generate_json(const std::string& args) {
     const auto r = run_kiln("generate --engine " + engine().string() + " --json " + args);
     EXPECT_EQ(r.status, 0) << r.output;
@@ -35,9 +28,7 @@ class RunEngine : public ::testing::Test {
     write_text(copy / "engine.json", j.dump());
     return copy;
   }
-  static TempDir* dir_;
 };
-TempDir* RunEngine::dir_ = nullptr;
 
 TEST_F(RunEngine, GreedyGenerationMatchesHuggingFace) {
   const auto ref = read_json(fixture("llama") + "/reference.json");
