@@ -8,7 +8,8 @@
 #   scripts/gpu-check.sh verify   (on the GPU machine, .carry/ beside it) build an
 #                                 engine for the GPU from every fixture in fp32 and
 #                                 bf16 and `kiln verify` it against HuggingFace's
-#                                 float64 reference; a table, non-zero on a failure
+#                                 float64 reference (and four fp32 --tp 2 engines);
+#                                 a table, non-zero on a failure
 #
 # With the device tool: pack here, then run `scripts/gpu-check.sh verify` there
 # with carry [".carry"]. bench/gpu_bench.sh (same carry) times a 7B model.
@@ -60,6 +61,18 @@ verify() {
       printf '%-26s %-5s %-6s %-10s %s\n' "$fixture" "$dtype" "$result" "${worst:--}" "$(tail -1 "$log" | cut -c1-100)"
     done
   done
+  # Tensor-parallel engines (ranks run in turn on the one GPU): GQA split, experts, MQA replication, learned positions.
+  for fixture in llama mixtral falcon-7b-style gpt2; do
+    local engine="$work/$fixture-fp32-tp2" log="$out/verify-$fixture-fp32-tp2.log"
+    if "$kiln" build --model ".carry/fixtures/$fixture" --output "$engine" --dtype fp32 --tp 2 --target cuda \
+         --force -q > "$log" 2>&1 &&
+       "$kiln" verify --engine "$engine" --reference ".carry/fixtures/$fixture" >> "$log" 2>&1; then
+      passed=$((passed + 1)); result=PASS
+    else
+      failed=$((failed + 1)); result=FAIL
+    fi
+    printf '%-26s %-5s %-6s %s\n' "$fixture" "tp2" "$result" "$(tail -1 "$log" | cut -c1-100)"
+  done
   echo "passed $passed, failed $failed"
   [ "$failed" -eq 0 ]
 }
@@ -67,5 +80,5 @@ verify() {
 case "$mode" in
   pack) pack ;;
   verify) verify ;;
-  *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
