@@ -17,18 +17,22 @@ int32_t argmax(const float* logits, int64_t n) {
   return static_cast<int32_t>(best);
 }
 
-float log_sum_exp(const float* logits, int64_t n) {
+namespace {
+
+// log(sum(exp(logits))) in double, shifted by the max for stability.
+double log_sum_exp_f64(const float* logits, int64_t n) {
   const float top = *std::max_element(logits, logits + n);
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - top);
-  return static_cast<float>(top + std::log(sum));
+  return top + std::log(sum);
 }
 
+}  // namespace
+
+float log_sum_exp(const float* logits, int64_t n) { return static_cast<float>(log_sum_exp_f64(logits, n)); }
+
 float log_probability(const float* logits, int64_t n, int32_t token) {
-  const float top = *std::max_element(logits, logits + n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(logits[i]) - top);
-  return static_cast<float>(logits[token] - top - std::log(sum));
+  return static_cast<float>(logits[token] - log_sum_exp_f64(logits, n));
 }
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {

@@ -20,8 +20,7 @@ constexpr int kWarps = 8;
 constexpr int kMaxHeadDim = 256;
 
 __device__ __forceinline__ int64_t slot_of(const StepRows& step, int row, int pos) {
-  const int32_t* table = step.block_tables + step.table_offset[row];
-  return int64_t{table[pos / step.block_size]} * step.block_size + pos % step.block_size;
+  return cache_slot(step.block_tables + step.table_offset[row], pos, step.block_size);
 }
 
 // Work items of one row: q rotation pairs, k rotation pairs, k dims past the
@@ -125,8 +124,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int k = min(k0 + u, pos);  // past the end: a valid slot, masked below
-      const int64_t slot = int64_t{table[k / step.block_size]} * step.block_size + k % step.block_size;
-      base[u] = slot * kv_width + int64_t{kvh} * D;
+      base[u] = cache_slot(table, k, step.block_size) * kv_width + int64_t{kvh} * D;
       float kf[DPL];
       load_lane<KV, DPL>(keys + base[u], lane, D, kf);
       float dot = 0.f;

@@ -54,6 +54,12 @@ __device__ __forceinline__ float block_sum(float v, float* shared32) {
   return warp_sum(total);
 }
 
+// Where token `pos` of a sequence sits in the paged KV cache: its block
+// (from the sequence's block table) times the block size, plus the offset.
+__device__ __forceinline__ int64_t cache_slot(const int32_t* table, int pos, int block_size) {
+  return int64_t{table[pos / block_size]} * block_size + pos % block_size;
+}
+
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
 // Calls f with the device element type of a stored dtype.

@@ -65,8 +65,7 @@ __global__ void __launch_bounds__(kThreads)
       const int j = i / D, d = i % D, k = k0 + j;
       float kf = 0.f, vf = 0.f;
       if (k <= last_pos && d < Dh) {
-        const int64_t base =
-            (int64_t{table[k / step.block_size]} * step.block_size + k % step.block_size) * kv_width + kvh * Dh + d;
+        const int64_t base = cache_slot(table, k, step.block_size) * kv_width + kvh * Dh + d;
         kf = to_float(keys[base]);
         vf = to_float(values[base]);
       }
