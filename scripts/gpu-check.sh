@@ -73,6 +73,28 @@ verify() {
     fi
     printf '%-26s %-5s %-6s %s\n' "$fixture" "tp2" "$result" "$(tail -1 "$log" | cut -c1-100)"
   done
+  # Sampling on the GPU (temperature, top-k, top-p, repetition penalty) against
+  # the CPU's sample_token with the same seed: the same tokens, up to the order
+  # of floating-point sums (fp32 engines, whose logits agree to ~1e-5).
+  for fixture in llama qwen2 gpt2 phi2; do
+    local log="$out/sample-$fixture.log" args="--input-ids 1,2,3,4,5 --max-new-tokens 40 --ignore-eos --json"
+    local cpu_engine="$work/$fixture-fp32-cpu" result=FAIL
+    if "$kiln" build --model ".carry/fixtures/$fixture" --output "$cpu_engine" --dtype fp32 --target cpu \
+         --force -q > "$log" 2>&1; then
+      result=PASS
+      for opts in "--temperature 0.8 --top-k 40 --top-p 0.9 --seed 11 --repetition-penalty 1.3" \
+                  "--temperature 1.5 --seed 3" "--top-p 0.5 --seed 5" "--repetition-penalty 1.5"; do
+        # shellcheck disable=SC2086
+        a=$("$kiln" generate --engine "$cpu_engine" $args $opts 2>>"$log" | python3 -c "import json,sys;print(json.load(sys.stdin)['output_ids'])")
+        # shellcheck disable=SC2086
+        b=$("$kiln" generate --engine "$work/$fixture-fp32" $args $opts 2>>"$log" | python3 -c "import json,sys;print(json.load(sys.stdin)['output_ids'])")
+        echo "$opts: cpu $a cuda $b" >> "$log"
+        [ -n "$a" ] && [ "$a" = "$b" ] || result=FAIL
+      done
+    fi
+    if [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    printf '%-26s %-5s %-6s %s\n' "$fixture" "sample" "$result" "$(tail -1 "$log" | cut -c1-100)"
+  done
   echo "passed $passed, failed $failed"
   [ "$failed" -eq 0 ]
 }

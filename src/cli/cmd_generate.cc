@@ -21,6 +21,7 @@ struct GenerateArgs {
   bool greedy = false, json = false, ignore_eos = false;
   std::optional<double> temperature, top_p;
   std::optional<int64_t> top_k;
+  double repetition_penalty = 1.0;
   uint64_t seed = 0;
 };
 
@@ -64,6 +65,7 @@ void run_generate(const GenerateArgs& a) {
   request.sampling.top_k = a.top_k.value_or(0);
   request.sampling.top_p = a.top_p.value_or(1.0);
   request.sampling.seed = a.seed;
+  request.sampling.repetition_penalty = a.repetition_penalty;
 
   auto session = EngineSession::open(a.engine);
   // Text prompts stream their continuation as it is produced (special tokens left out).
@@ -116,6 +118,9 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--top-k", a->top_k, "Sample among the k most likely tokens");
   cmd->add_option("--top-p", a->top_p, "Sample from the smallest set with this total probability");
   cmd->add_option("--seed", a->seed, "Random seed for sampling (default 0)");
+  cmd->add_option("--repetition-penalty", a->repetition_penalty,
+                  "Divide positive (multiply negative) logits of tokens already in the sequence by this, as "
+                  "HuggingFace does (default 1: off)");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--json", a->json, "Print one JSON object with output_ids and timings");
   cmd->callback([a] { run_generate(*a); });

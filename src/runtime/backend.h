@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "core/tensor.h"
 #include "runtime/kv_cache.h"
 #include "runtime/rope_table.h"
+#include "runtime/sampler.h"
 
 namespace kiln::runtime {
 
@@ -46,6 +48,22 @@ struct StepSequence {
   int64_t count = 0;
 };
 
+// One engine step: several sequences, each with one or more new tokens
+// (prefill chunk or decode), flattened into rows.
+struct StepInput {
+  std::vector<int32_t> tokens;     // one per row
+  std::vector<int32_t> positions;  // one per row
+  std::vector<StepSequence> seqs;
+  std::vector<int64_t> logit_rows;  // rows whose next-token logits are wanted
+};
+
+// How one logit row chooses its token when the argmax will not do.
+struct SampleRow {
+  const SamplingParams* params = nullptr;         // null: the argmax
+  const std::vector<int32_t>* history = nullptr;  // tokens so far, for the repetition penalty (null: none)
+  double uniform = 0;                             // a draw in [0, 1) from the sequence's generator
+};
+
 struct AttentionParams {
   int64_t num_heads = 0;  // per rank
   int64_t num_kv_heads = 0;
@@ -74,14 +92,23 @@ class Backend {
   // the cache lives in host memory and a fixed budget applies.
   virtual std::optional<int64_t> kv_cache_budget(double /*fraction*/) const { return std::nullopt; }
 
-  // Called once per step before its ops, with the step's rows: backends that
-  // keep step metadata on the device upload it here, once.
-  virtual void prepare_step(const std::vector<int32_t>& /*positions*/, const std::vector<StepSequence>& /*seqs*/) {}
+  // Called once per step before its ops: backends that keep step metadata on
+  // the device upload it here, once, and check the token ids. `step` stays
+  // valid until the step's results have been read; embed, add_positions,
+  // attention and gather_logit_rows read the step's rows from it.
+  virtual void prepare_step(const StepInput& step) = 0;
 
-  // out[r] = table[ids[r]]
-  virtual void embed(const Weight& table, const std::vector<int32_t>& ids, float* out) = 0;
-  // x[r] += table[positions[r]] (learned positions)
-  virtual void add_rows(const Weight& table, const std::vector<int32_t>& positions, float* x) = 0;
+  // Runs `ops` (one step's device work, reading step metadata only through
+  // prepare_step) as a recording kept under `key`: a backend that can record
+  // (CUDA graphs) replays the recording on later calls with the same key
+  // instead of calling `ops`, so `ops` must issue the same work for the same
+  // key. Others just call it.
+  virtual void run_recorded(int64_t /*key*/, const std::function<void()>& ops) { ops(); }
+
+  // out[r] = table[step.tokens[r]]
+  virtual void embed(const Weight& table, float* out) = 0;
+  // x[r] += table[step.positions[r]] (learned positions)
+  virtual void add_positions(const Weight& table, float* x) = 0;
   virtual void norm(NormKind kind, const float* x, const Weight& weight, const Weight* bias, double eps, int64_t rows,
                     float* out) = 0;
   // out[rows, W.rows] = x[rows, W.cols] * W^T (+ bias); with `accumulate`, out += that
@@ -112,12 +139,22 @@ class Backend {
   virtual void add_bias(float* x, const Weight& bias, int64_t rows) = 0;
   // out[i] = x[rows[i]] for rows of `cols` floats.
   virtual void gather_rows(const float* x, const std::vector<int64_t>& rows, int64_t cols, float* out) = 0;
+  // out[i] = x[step.logit_rows[i]] for rows of `cols` floats.
+  virtual void gather_logit_rows(const float* x, int64_t cols, float* out) = 0;
+  // Waits for the step's work; its faults surface here.
   virtual void copy_to_host(const float* device, int64_t n, float* host) = 0;
   // Per row of `rows` x `vocab` logits: the first index of the largest logit,
-  // that logit, and log(sum(exp(logits))), written to host arrays. What greedy
-  // decoding and log probabilities need, without moving every logit off the device.
-  virtual void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
-                              float* log_sum_exp) = 0;
+  // that logit, and log(sum(exp(logits))). What greedy decoding and log
+  // probabilities need, without moving every logit off the device: computed
+  // here, brought to the host (after the step's work) by read_logits_summary.
+  virtual void logits_summary(const float* logits, int64_t rows, int64_t vocab) = 0;
+  virtual void read_logits_summary(int32_t* argmax, float* max_logit, float* log_sum_exp) = 0;
+  // One token per row of `rows` x `vocab` logits, chosen as `choices[r]` says
+  // (temperature, top-k, top-p, repetition penalty: sample_token's rules),
+  // and the token's logit before any penalty. This default brings the logits
+  // to the host and runs sample_token there.
+  virtual void sample(const float* logits, int64_t vocab, const std::vector<SampleRow>& choices, int32_t* tokens,
+                      float* chosen_logits);
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/error.h"
@@ -199,15 +200,67 @@ void DecoderGraph::forward(const StepInput& step, std::vector<float>& logits) {
   logits = std::move(out.logits);
 }
 
-void DecoderGraph::forward(const StepInput& step, StepOutput& result, bool full_logits) {
+void DecoderGraph::check_step(const StepInput& step) const {
+  int64_t limit = std::numeric_limits<int64_t>::max();
+  if (spec_.positions == PositionKind::rope) limit = rope_.positions;
+  if (weights_.pos_embed) limit = std::min(limit, weights_.pos_embed.rows());
+  for (const int32_t p : step.positions) {
+    if (p < 0 || p >= limit) throw_error("position ", p, " is outside the engine's position tables (", limit, ")");
+  }
+  for (const int32_t t : step.tokens) {
+    if (t < 0 || t >= weights_.embed.rows()) {
+      throw_error("token id ", t, " is outside the vocabulary (", weights_.embed.rows(), ")");
+    }
+  }
+}
+
+void DecoderGraph::forward(const StepInput& step, StepOutput& result, bool full_logits,
+                           const std::vector<SampleRow>& choices) {
+  const auto rows = static_cast<int64_t>(step.tokens.size());
+  const auto n = static_cast<int64_t>(step.logit_rows.size());
+  if (rows == 0) throw_error("internal: empty step");
+  if (!choices.empty() && static_cast<int64_t>(choices.size()) != n) {
+    throw_error("internal: ", choices.size(), " sampling choices for ", n, " logit rows");
+  }
+  check_step(step);
+  backend_.prepare_step(step);
+  // Decode steps repeat their shape from step to step: the backend may record
+  // them once per batch size. Experts route on the host, so MoE steps cannot.
+  bool decode = spec_.num_experts == 0 && n == rows;
+  for (const auto& s : step.seqs) decode = decode && s.count == 1;
+  for (int64_t i = 0; decode && i < n; ++i) decode = step.logit_rows[static_cast<std::size_t>(i)] == i;
+  if (decode) {
+    backend_.run_recorded(rows, [&] { run_layers(step); });
+  } else {
+    run_layers(step);
+  }
+  result.argmax.resize(static_cast<std::size_t>(n));
+  result.max_logit.resize(static_cast<std::size_t>(n));
+  result.log_sum_exp.resize(static_cast<std::size_t>(n));
+  backend_.read_logits_summary(result.argmax.data(), result.max_logit.data(), result.log_sum_exp.data());
+  float* logits = scratch(kLogits, n * spec_.vocab_size);
+  result.tokens = result.argmax;
+  result.chosen_logit = result.max_logit;
+  bool sampled = false;
+  for (const auto& c : choices) sampled = sampled || c.params;
+  if (sampled) {
+    backend_.sample(logits, spec_.vocab_size, choices, result.tokens.data(), result.chosen_logit.data());
+  }
+  if (full_logits) {
+    result.logits.resize(static_cast<std::size_t>(n * spec_.vocab_size));
+    backend_.copy_to_host(logits, n * spec_.vocab_size, result.logits.data());
+  } else {
+    result.logits.clear();
+  }
+}
+
+void DecoderGraph::run_layers(const StepInput& step) {
   const auto rows = static_cast<int64_t>(step.tokens.size());
   const int64_t H = spec_.hidden_size;
-  if (rows == 0) throw_error("internal: empty step");
   float* x = scratch(kX, rows * H);
   float* normed = scratch(kNormed, rows * H);
-  backend_.prepare_step(step.positions, step.seqs);
-  backend_.embed(weights_.embed, step.tokens, x);
-  if (weights_.pos_embed) backend_.add_rows(weights_.pos_embed, step.positions, x);
+  backend_.embed(weights_.embed, x);
+  if (weights_.pos_embed) backend_.add_positions(weights_.pos_embed, x);
 
   for (int64_t i = 0; i < spec_.num_layers; ++i) {
     const LayerWeights& w = weights_.ranks[0].layers[static_cast<std::size_t>(i)];
@@ -238,23 +291,13 @@ void DecoderGraph::forward(const StepInput& step, StepOutput& result, bool full_
 
   const auto n = static_cast<int64_t>(step.logit_rows.size());
   float* last = scratch(kLast, n * H);
-  backend_.gather_rows(x, step.logit_rows, H, last);
+  backend_.gather_logit_rows(x, H, last);
   float* last_normed = scratch(kNormed2, n * H);
   backend_.norm(spec_.norm, last, weights_.final_norm, weights_.final_norm_bias ? &weights_.final_norm_bias : nullptr,
                 spec_.norm_eps, n, last_normed);
   float* out = scratch(kLogits, n * spec_.vocab_size);
   backend_.linear(last_normed, n, weights_.lm_head, weights_.lm_head_bias ? &weights_.lm_head_bias : nullptr, out);
-  result.argmax.resize(static_cast<std::size_t>(n));
-  result.max_logit.resize(static_cast<std::size_t>(n));
-  result.log_sum_exp.resize(static_cast<std::size_t>(n));
-  backend_.logits_summary(out, n, spec_.vocab_size, result.argmax.data(), result.max_logit.data(),
-                          result.log_sum_exp.data());
-  if (full_logits) {
-    result.logits.resize(static_cast<std::size_t>(n * spec_.vocab_size));
-    backend_.copy_to_host(out, n * spec_.vocab_size, result.logits.data());
-  } else {
-    result.logits.clear();
-  }
+  backend_.logits_summary(out, n, spec_.vocab_size);
 }
 
 }  // namespace kiln::runtime

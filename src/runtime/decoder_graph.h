@@ -17,21 +17,14 @@
 
 namespace kiln::runtime {
 
-// One engine step: several sequences, each with one or more new tokens
-// (prefill chunk or decode), flattened into rows.
-struct StepInput {
-  std::vector<int32_t> tokens;     // one per row
-  std::vector<int32_t> positions;  // one per row
-  std::vector<StepSequence> seqs;
-  std::vector<int64_t> logit_rows;  // rows whose next-token logits are wanted
-};
-
 // What a step returns for its logit rows.
 struct StepOutput {
-  std::vector<int32_t> argmax;     // per logit row: the greedy token
-  std::vector<float> max_logit;    // per logit row: its logit
-  std::vector<float> log_sum_exp;  // per logit row: log(sum(exp(logits)))
-  std::vector<float> logits;       // [rows, vocab] on the host, only when asked for
+  std::vector<int32_t> argmax;      // per logit row: the greedy token
+  std::vector<float> max_logit;     // per logit row: its logit
+  std::vector<float> log_sum_exp;   // per logit row: log(sum(exp(logits)))
+  std::vector<int32_t> tokens;      // per logit row: the token its SampleRow chose (the argmax without one)
+  std::vector<float> chosen_logit;  // per logit row: that token's logit, before any penalty
+  std::vector<float> logits;        // [rows, vocab] on the host, only when asked for
 };
 
 class DecoderGraph {
@@ -47,13 +40,20 @@ class DecoderGraph {
   // Runs the step; `logits` receives [logit_rows.size(), vocab] on the host.
   // The caller has reserved KV blocks for every sequence's new length.
   void forward(const StepInput& step, std::vector<float>& logits);
-  // As above, with each row's argmax and log-sum-exp; every logit comes back
-  // to the host only when `full_logits` (sampling, penalties, recording).
-  void forward(const StepInput& step, StepOutput& out, bool full_logits);
+  // As above, with each row's argmax and log-sum-exp, and the token
+  // `choices[i]` picks for logit row i (sampled on the backend; no choices:
+  // the argmax). Every logit comes back to the host only when `full_logits`.
+  // A decode step (one new token per sequence, no experts) runs as a
+  // recording the backend replays for later steps of the same batch size.
+  void forward(const StepInput& step, StepOutput& out, bool full_logits, const std::vector<SampleRow>& choices = {});
 
  private:
   static constexpr int64_t kBlockSize = 16;
   float* scratch(std::size_t slot, int64_t floats);
+  // The device work of a step, up to the logits summary.
+  void run_layers(const StepInput& step);
+  // Throws unless every row's token and position is inside the engine's tables.
+  void check_step(const StepInput& step) const;
   // Each block adds its output to x (the residual stream).
   void attention_block(int64_t layer, const float* normed, const StepInput& step, float* x, bool fused_norm = false);
   void mlp_block(int64_t layer, const float* normed, int64_t rows, float* x, bool fused_norm = false);

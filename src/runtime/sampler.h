@@ -19,6 +19,21 @@ struct SamplingParams {
   double repetition_penalty = 1.0;
 };
 
+// Throws, naming the parameter, unless `params` is valid.
+void check_sampling(const SamplingParams& params);
+
+// The token `params` chooses from one row of logits, the reference every
+// backend's sampling follows: the repetition penalty on each distinct token of
+// `history` (may be null), then greedy: the first index of the largest logit;
+// otherwise the candidates by descending logit (ties: lower index first),
+// top-k keeps the first k, softmax at `temperature` in double, top-p keeps
+// the smallest prefix whose probability reaches top_p, and the token is the
+// first whose cumulative probability exceeds uniform * (kept probability).
+// `uniform`: a draw in [0, 1).
+int32_t sample_token(const float* logits, int64_t vocab, const SamplingParams& params,
+                     const std::vector<int32_t>* history, double uniform);
+
+// A sequence's choice of tokens: its parameters and its seeded generator.
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params);
@@ -26,6 +41,10 @@ class Sampler {
   int32_t next(const float* logits, int64_t vocab, const std::vector<int32_t>& history = {});
   // Greedy without a repetition penalty needs only the argmax, not every logit.
   bool needs_logits() const { return !params_.greedy || params_.repetition_penalty != 1.0; }
+  // The draw in [0, 1) next() would use for its next token (one per sampled
+  // token; greedy takes none): for backends that sample on the device.
+  double draw();
+  const SamplingParams& params() const { return params_; }
 
  private:
   SamplingParams params_;

@@ -132,9 +132,27 @@ std::vector<TokenEvent> Scheduler::step() {
     throw_error("the KV cache is too small for a request of ", running_[0]->context.size(), " tokens");
   }
 
-  bool full_logits = keep_logits_;
-  for (const Sequence* s : sampled) full_logits = full_logits || s->sampler.needs_logits();
-  graph_.forward(input, output_, full_logits);
+  // Tokens are chosen on the backend (sampling, penalties); every logit comes
+  // to the host only when the caller records them.
+  std::vector<SampleRow> choices(sampled.size());
+  std::vector<std::vector<int32_t>> histories(sampled.size());
+  bool any_choice = false;
+  for (std::size_t i = 0; i < sampled.size(); ++i) {
+    Sequence& s = *sampled[i];
+    if (!s.sampler.needs_logits()) continue;
+    any_choice = true;
+    SampleRow& c = choices[i];
+    c.params = &s.sampler.params();
+    if (s.request.sampling.repetition_penalty != 1.0) {
+      histories[i] = s.request.prompt;
+      histories[i].insert(histories[i].end(), s.generated.begin(), s.generated.end());
+      c.history = &histories[i];
+    }
+    if (!s.request.sampling.greedy) c.uniform = s.sampler.draw();
+  }
+  if (!any_choice) choices.clear();
+  const bool full_logits = keep_logits_;
+  graph_.forward(input, output_, full_logits, choices);
   for (auto [s, n] : advanced) s->kv.length += n;
   const int64_t vocab = graph_.spec().vocab_size;
   const auto& eos = graph_.spec().eos_token_ids;
@@ -142,19 +160,9 @@ std::vector<TokenEvent> Scheduler::step() {
   for (std::size_t i = 0; i < sampled.size(); ++i) {
     Sequence& s = *sampled[i];
     const float* row = full_logits ? output_.logits.data() + static_cast<int64_t>(i) * vocab : nullptr;
-    int32_t token = output_.argmax[i];
-    if (s.sampler.needs_logits()) {
-      std::vector<int32_t> history;
-      if (s.request.sampling.repetition_penalty != 1.0) {
-        history = s.request.prompt;
-        history.insert(history.end(), s.generated.begin(), s.generated.end());
-      }
-      token = s.sampler.next(row, vocab, history);
-    }
-    TokenEvent e{s.request.id, token, row, 0.f, false, ""};
+    TokenEvent e{s.request.id, output_.tokens[i], row, 0.f, false, ""};
     // log softmax of the unpenalized logits: the chosen logit less the row's log-sum-exp.
-    const float chosen = row ? row[token] : output_.max_logit[i];  // without logits the token is the argmax
-    e.logprob = chosen - output_.log_sum_exp[i];
+    e.logprob = output_.chosen_logit[i] - output_.log_sum_exp[i];
     s.generated.push_back(e.token);
     const bool is_eos = s.request.stop_at_eos && std::find(eos.begin(), eos.end(), e.token) != eos.end();
     if (is_eos || static_cast<int64_t>(s.generated.size()) >= s.request.max_new_tokens) {

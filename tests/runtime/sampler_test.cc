@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 #include <vector>
 
 #include "core/error.h"
@@ -184,6 +185,58 @@ TEST(SamplerPenalty, LogProbabilityIsLogSoftmax) {
   const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
   for (int32_t t = 0; t < 3; ++t) {
     EXPECT_NEAR(log_probability(logits.data(), 3, t), logits[t] - std::log(z), 1e-6);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::runtime
+
+namespace kiln::runtime {
+namespace {
+
+// Probabilities 1/6, 2/6, 3/6 for tokens 0, 1, 2: sorted 2, 1, 0 with
+// cumulative 1/2, 5/6, 1. The draw u picks the first token whose cumulative
+// probability exceeds u (times the kept mass under top-p).
+TEST(SampleToken, IsTheInverseCdfOfTheSortedDistribution) {
+  const std::vector<float> logits = {0.f, std::log(2.f), std::log(3.f)};
+  SamplingParams p;
+  p.greedy = false;
+  EXPECT_EQ(sample_token(logits.data(), 3, p, nullptr, 0.40), 2);
+  EXPECT_EQ(sample_token(logits.data(), 3, p, nullptr, 0.60), 1);
+  EXPECT_EQ(sample_token(logits.data(), 3, p, nullptr, 0.90), 0);
+  // top_p 0.8 keeps {2, 1} (mass 5/6): u = 0.9 * 5/6 = 0.75 lands on token 1.
+  p.top_p = 0.8;
+  EXPECT_EQ(sample_token(logits.data(), 3, p, nullptr, 0.90), 1);
+  // top_k 1 keeps token 2 whatever the draw.
+  p.top_p = 1.0;
+  p.top_k = 1;
+  EXPECT_EQ(sample_token(logits.data(), 3, p, nullptr, 0.99), 2);
+}
+
+TEST(SampleToken, PenaltyAppliesToHistoryTokensOnce) {
+  // Token 2 (logit 3) seen twice: 3 / 2 = 1.5 < 2, so greedy picks token 1.
+  const std::vector<float> logits = {1.f, 2.f, 3.f};
+  SamplingParams p;
+  p.repetition_penalty = 2.0;
+  const std::vector<int32_t> history = {2, 2};
+  EXPECT_EQ(sample_token(logits.data(), 3, p, &history, 0.0), 1);
+  EXPECT_EQ(sample_token(logits.data(), 3, p, nullptr, 0.0), 2);
+}
+
+// What device sampling relies on: a Sampler's tokens are sample_token's with
+// the draws of a generator seeded alike, one draw per token.
+TEST(SampleToken, SamplerNextIsSampleTokenWithItsDraws) {
+  const std::vector<float> logits = {0.3f, -1.f, 2.f, 0.7f, 1.1f, -0.2f};
+  SamplingParams p;
+  p.greedy = false;
+  p.temperature = 0.8;
+  p.top_p = 0.9;
+  p.seed = 1234;
+  Sampler sampler(p);
+  std::mt19937_64 rng(p.seed);
+  for (int i = 0; i < 200; ++i) {
+    const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    ASSERT_EQ(sampler.next(logits.data(), 6), sample_token(logits.data(), 6, p, nullptr, u)) << "draw " << i;
   }
 }
 

@@ -1,5 +1,6 @@
 // The CPU backend: weights are used in place from the engine's mapped blobs;
 // activations and the paged KV cache live in host memory.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -52,9 +53,11 @@ class CpuBackend final : public Backend {
     kv_[rank].values.assign(static_cast<std::size_t>(c.num_layers), std::vector<float>(per_layer));
   }
 
-  void embed(const Weight& table, const std::vector<int32_t>& ids, float* out) override {
+  void prepare_step(const StepInput& step) override { step_ = &step; }
+
+  void embed(const Weight& table, float* out) override {
+    const std::vector<int32_t>& ids = step_->tokens;
     const int64_t cols = table.cols();
-    std::vector<float> row(static_cast<std::size_t>(cols));
     for (std::size_t r = 0; r < ids.size(); ++r) {
       if (ids[r] < 0 || ids[r] >= table.rows())
         throw_error("token id ", ids[r], " is outside the vocabulary (", table.rows(), ")");
@@ -64,10 +67,13 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void add_rows(const Weight& table, const std::vector<int32_t>& positions, float* x) override {
+  void add_positions(const Weight& table, float* x) override {
+    const std::vector<int32_t>& positions = step_->positions;
     const int64_t cols = table.cols();
     std::vector<float> row(static_cast<std::size_t>(cols));
     for (std::size_t r = 0; r < positions.size(); ++r) {
+      if (positions[r] < 0 || positions[r] >= table.rows())
+        throw_error("position ", positions[r], " is past the position table (", table.rows(), ")");
       const char* src = static_cast<const char*>(table.data) +
                         static_cast<std::size_t>(positions[r] * cols) * dtype_size(table.dtype);
       convert_to_f32(table.dtype, src, row.data(), row.size());
@@ -222,16 +228,28 @@ class CpuBackend final : public Backend {
     std::memcpy(host, device, static_cast<std::size_t>(n) * sizeof(float));
   }
 
-  void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
-                      float* log_sum_exp) override {
+  void gather_logit_rows(const float* x, int64_t cols, float* out) override {
+    gather_rows(x, step_->logit_rows, cols, out);
+  }
+
+  void logits_summary(const float* logits, int64_t rows, int64_t vocab) override {
+    summary_argmax_.resize(static_cast<std::size_t>(rows));
+    summary_max_.resize(static_cast<std::size_t>(rows));
+    summary_lse_.resize(static_cast<std::size_t>(rows));
     ThreadPool::global().parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const float* row = logits + r * vocab;
-        argmax[r] = runtime::argmax(row, vocab);
-        max_logit[r] = row[argmax[r]];
-        log_sum_exp[r] = runtime::log_sum_exp(row, vocab);
+        summary_argmax_[r] = runtime::argmax(row, vocab);
+        summary_max_[r] = row[summary_argmax_[r]];
+        summary_lse_[r] = runtime::log_sum_exp(row, vocab);
       }
     });
+  }
+
+  void read_logits_summary(int32_t* argmax, float* max_logit, float* log_sum_exp) override {
+    std::copy(summary_argmax_.begin(), summary_argmax_.end(), argmax);
+    std::copy(summary_max_.begin(), summary_max_.end(), max_logit);
+    std::copy(summary_lse_.begin(), summary_lse_.end(), log_sum_exp);
   }
 
  private:
@@ -240,6 +258,9 @@ class CpuBackend final : public Backend {
   };
   std::vector<RankKv> kv_;
   std::vector<float> accumulate_scratch_;
+  const StepInput* step_ = nullptr;
+  std::vector<int32_t> summary_argmax_;
+  std::vector<float> summary_max_, summary_lse_;
 };
 
 }  // namespace

@@ -4,7 +4,9 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -46,12 +48,19 @@ class DeviceBuffer final : public Buffer {
 
 // A device array that grows to the largest size asked for (step metadata,
 // converted operands). Reuse is safe: every use is ordered on the one stream.
+// It grows by powers of two, and counts each move in `generation` (recorded
+// steps hold its address, and are recorded again after it moves).
 class Scratch {
  public:
+  explicit Scratch(int64_t* generation) : generation_(generation) {}
   void* get(std::size_t bytes, const char* what) {
     if (bytes > bytes_) {
-      memory_ = device_alloc(bytes, what);
-      bytes_ = bytes;
+      std::size_t size = 4096;
+      while (size < bytes) size *= 2;
+      memory_.reset();
+      memory_ = device_alloc(size, what);
+      bytes_ = size;
+      ++*generation_;
     }
     return memory_.get();
   }
@@ -65,6 +74,31 @@ class Scratch {
 
  private:
   std::shared_ptr<void> memory_;
+  std::size_t bytes_ = 0;
+  int64_t* generation_;
+};
+
+// Page-locked host memory that grows to the largest size asked for: step
+// metadata and results cross PCIe from and to it without a driver copy.
+class PinnedBuffer {
+ public:
+  ~PinnedBuffer() {
+    if (host_) cudaFreeHost(host_);
+  }
+  // The caller has waited for every copy from or to the old contents.
+  void* get(std::size_t bytes) {
+    if (bytes > bytes_) {
+      if (host_) cudaFreeHost(host_), host_ = nullptr;
+      std::size_t size = 4096;
+      while (size < bytes) size *= 2;
+      check(cudaMallocHost(&host_, size), "cudaMallocHost (step metadata)");
+      bytes_ = size;
+    }
+    return host_;
+  }
+
+ private:
+  void* host_ = nullptr;
   std::size_t bytes_ = 0;
 };
 
@@ -142,10 +176,21 @@ class CudaBackend final : public Backend {
     check(cublasSetStream(cublas_, stream_), "cublasSetStream");
     // fp32 engines are held to fp32 accuracy: no TF32 in their products.
     check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+    // A workspace of our own: cuBLAS then allocates nothing while a step is recorded.
+    cublas_workspace_ = device_alloc(kCublasWorkspace, "the cuBLAS workspace");
+    check(cublasSetWorkspace(cublas_, cublas_workspace_.get(), kCublasWorkspace), "cublasSetWorkspace");
+    check(cudaEventCreateWithFlags(&step_copied_, cudaEventDisableTiming), "cudaEventCreate");
+    // KILN_CUDA_GRAPHS=0 runs every step op by op (for comparison and debugging).
+    const char* graphs = std::getenv("KILN_CUDA_GRAPHS");
+    graphs_enabled_ = !(graphs && std::string_view(graphs) == "0") && !profile_.enabled();
   }
 
   ~CudaBackend() override {
     cudaStreamSynchronize(stream_);
+    for (auto& [key, r] : recordings_) {
+      if (r.exec) cudaGraphExecDestroy(r.exec);
+    }
+    cudaEventDestroy(step_copied_);
     cublasDestroy(cublas_);
     cudaStreamDestroy(stream_);
   }
@@ -159,12 +204,16 @@ class CudaBackend final : public Backend {
     return Weight{host.dtype, host.shape, memory.get(), memory};
   }
 
-  std::unique_ptr<Buffer> allocate(int64_t floats) override { return std::make_unique<DeviceBuffer>(floats); }
+  std::unique_ptr<Buffer> allocate(int64_t floats) override {
+    ++generation_;
+    return std::make_unique<DeviceBuffer>(floats);
+  }
 
   void allocate_kv(const KvCacheConfig& c, int rank) override {
     if (static_cast<int>(kv_.size()) <= rank) kv_.resize(static_cast<std::size_t>(rank) + 1);
     RankKv& kv = kv_[static_cast<std::size_t>(rank)];
     kv = RankKv{};  // free the old cache first
+    ++generation_;
     kv.layer_values = c.num_blocks * c.block_size * c.kv_heads * c.head_dim;
     const std::size_t bytes = static_cast<std::size_t>(c.num_layers * kv.layer_values) * dtype_size(kv_dtype_);
     kv.keys = device_alloc(bytes, "the KV cache's keys");
@@ -185,10 +234,12 @@ class CudaBackend final : public Backend {
     return std::max<int64_t>(0, allowed - used - kWorkspace);
   }
 
-  void prepare_step(const std::vector<int32_t>& positions, const std::vector<StepSequence>& seqs) override {
+  void prepare_step(const StepInput& input) override {
+    const auto& positions = input.positions;
     rows_ = static_cast<int64_t>(positions.size());
+    logit_count_ = static_cast<int64_t>(input.logit_rows.size());
     std::vector<int32_t> offsets(positions.size()), tables;
-    for (const auto& s : seqs) {
+    for (const auto& s : input.seqs) {
       const auto offset = static_cast<int32_t>(tables.size());
       tables.insert(tables.end(), s.kv->blocks.begin(), s.kv->blocks.end());
       for (int64_t t = 0; t < s.count; ++t) offsets[static_cast<std::size_t>(s.row + t)] = offset;
@@ -198,7 +249,7 @@ class CudaBackend final : public Backend {
     // prompt chunks to the tiled prefill kernel, in tiles of consecutive rows.
     std::vector<int32_t> decode_rows;
     std::vector<cuda::QueryTile> tiles;
-    for (const auto& s : seqs) {
+    for (const auto& s : input.seqs) {
       if (s.count == 1) {
         decode_rows.push_back(static_cast<int32_t>(s.row));
         continue;
@@ -210,27 +261,92 @@ class CudaBackend final : public Backend {
     }
     decode_count_ = static_cast<int64_t>(decode_rows.size());
     tile_count_ = static_cast<int64_t>(tiles.size());
-    decode_rows_ = decode_count_ == rows_ ? nullptr : decode_rows_buffer_.upload(decode_rows, stream_, "decode rows");
-    tiles_ = tile_count_ ? tiles_buffer_.upload(tiles, stream_, "query tiles") : nullptr;
-    step_.positions = positions_.upload(positions, stream_, "step positions");
-    step_.table_offset = offsets_.upload(offsets, stream_, "step block-table offsets");
-    step_.block_tables = tables_.upload(tables, stream_, "step block tables");
+
+    // One copy for all of it: the arrays sized by the row count come first, so
+    // a decode step of a given batch size finds each at the same address (what
+    // a recorded step reads), and the block tables, whose length varies, last.
+    std::size_t words = 0;
+    auto place = [&](std::size_t n, std::size_t align) {
+      words = (words + align - 1) / align * align;
+      const std::size_t at = words;
+      words += n;
+      return at;
+    };
+    const std::size_t n_rows = positions.size();
+    const std::size_t at_tokens = place(n_rows, 1), at_positions = place(n_rows, 1), at_offsets = place(n_rows, 1);
+    const std::size_t at_logit_rows = place(2 * input.logit_rows.size(), 2);
+    const std::size_t at_decode = place(decode_rows.size(), 1), at_tiles = place(2 * tiles.size(), 2);
+    const std::size_t at_tables = place(tables.size(), 1);
+    check(cudaEventSynchronize(step_copied_), "the last step's metadata copy");
+    auto* host = static_cast<int32_t*>(step_host_.get(words * 4));
+    auto put = [&](std::size_t at, const void* src, std::size_t bytes) {
+      if (bytes) std::memcpy(host + at, src, bytes);
+    };
+    put(at_tokens, input.tokens.data(), n_rows * 4);
+    put(at_positions, positions.data(), n_rows * 4);
+    put(at_offsets, offsets.data(), n_rows * 4);
+    put(at_logit_rows, input.logit_rows.data(), input.logit_rows.size() * 8);
+    put(at_decode, decode_rows.data(), decode_rows.size() * 4);
+    put(at_tiles, tiles.data(), tiles.size() * 8);
+    put(at_tables, tables.data(), tables.size() * 4);
+    auto* device = static_cast<int32_t*>(step_device_.get(words * 4, "step metadata"));
+    check(cudaMemcpyAsync(device, host, words * 4, cudaMemcpyHostToDevice, stream_), "step metadata upload");
+    check(cudaEventRecord(step_copied_, stream_), "cudaEventRecord");
+    tokens_ = device + at_tokens;
+    logit_rows_ = reinterpret_cast<const int64_t*>(device + at_logit_rows);
+    decode_rows_ = decode_count_ == rows_ ? nullptr : device + at_decode;
+    tiles_ = tile_count_ ? reinterpret_cast<const cuda::QueryTile*>(device + at_tiles) : nullptr;
+    step_.positions = device + at_positions;
+    step_.table_offset = device + at_offsets;
+    step_.block_tables = device + at_tables;
   }
 
-  void embed(const Weight& table, const std::vector<int32_t>& ids, float* out) override {
-    for (const int32_t id : ids) {
-      if (id < 0 || id >= table.rows()) throw_error("token id ", id, " is outside the vocabulary (", table.rows(), ")");
+  void run_recorded(int64_t key, const std::function<void()>& ops) override {
+    if (!graphs_enabled_) return ops();
+    Recording& r = recordings_[key];
+    if (r.exec && r.generation == generation_) {
+      check(cudaGraphLaunch(r.exec, stream_), "cudaGraphLaunch (a recorded decode step)");
+      return;
     }
-    const int32_t* d_ids = ids_.upload(ids, stream_, "token ids");
-    cuda::embed(table.data, table.dtype, table.cols(), d_ids, static_cast<int64_t>(ids.size()), out, stream_);
+    if (r.exec) cudaGraphExecDestroy(r.exec), r.exec = nullptr;
+    // The first time (or after a buffer moved) the step runs op by op, which
+    // sizes every buffer it uses; the next one is recorded.
+    if (r.warmed != generation_) {
+      ops();
+      r.warmed = generation_;
+      return;
+    }
+    const int64_t before = generation_;
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+      ops();
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();
+      throw;
+    }
+    check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+    if (generation_ != before) {
+      // A buffer moved while recording: nothing ran yet, so run op by op.
+      cudaGraphDestroy(graph);
+      r.warmed = generation_;
+      return ops();
+    }
+    const cudaError_t made = cudaGraphInstantiate(&r.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(made, "cudaGraphInstantiate (a decode step)");
+    r.generation = generation_;
+    check(cudaGraphLaunch(r.exec, stream_), "cudaGraphLaunch (a recorded decode step)");
   }
 
-  void add_rows(const Weight& table, const std::vector<int32_t>& positions, float* x) override {
-    for (const int32_t p : positions) {
-      if (p < 0 || p >= table.rows()) throw_error("position ", p, " is past the position table (", table.rows(), ")");
-    }
-    const int32_t* d_pos = extra_positions_.upload(positions, stream_, "positions");
-    cuda::add_rows(table.data, table.dtype, table.cols(), d_pos, static_cast<int64_t>(positions.size()), x, stream_);
+  void embed(const Weight& table, float* out) override {
+    cuda::embed(table.data, table.dtype, table.cols(), tokens_, rows_, out, stream_);
+  }
+
+  void add_positions(const Weight& table, float* x) override {
+    cuda::add_rows(table.data, table.dtype, table.cols(), step_.positions, rows_, x, stream_);
   }
 
   void norm(NormKind kind, const float* x, const Weight& weight, const Weight* bias, double eps, int64_t rows,
@@ -294,9 +410,6 @@ class CudaBackend final : public Backend {
     cuda::Rotary rotary;
     if (p.rope) {
       const RopeTable& table = *p.rope_table;
-      for (const int32_t pos : positions) {
-        if (pos >= table.positions) throw_error("position ", pos, " is past the rotary table (", table.positions, ")");
-      }
       const DeviceRope& r = rope_table(table);
       rotary = {static_cast<const float*>(r.cos.get()), static_cast<const float*>(r.sin.get()),
                 static_cast<int>(table.half), p.rope->style == RopeStyle::neox};
@@ -367,20 +480,79 @@ class CudaBackend final : public Backend {
     cuda::gather_rows(x, d_rows, static_cast<int64_t>(rows.size()), cols, out, stream_);
   }
 
-  void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
-                      float* log_sum_exp) override {
+  void gather_logit_rows(const float* x, int64_t cols, float* out) override {
+    cuda::gather_rows(x, logit_rows_, logit_count_, cols, out, stream_);
+  }
+
+  void logits_summary(const float* logits, int64_t rows, int64_t vocab) override {
     // One device array of 3 x rows words: argmax, max, log-sum-exp.
+    summary_rows_ = rows;
     auto* d = static_cast<char*>(summary_.get(static_cast<std::size_t>(rows) * 12, "logit summaries"));
     const std::size_t n = static_cast<std::size_t>(rows) * 4;
-    {
-      auto timed = profile_.scope("logits_summary", stream_);
-      cuda::logits_summary(logits, rows, vocab, reinterpret_cast<int32_t*>(d), reinterpret_cast<float*>(d + n),
-                           reinterpret_cast<float*>(d + 2 * n), stream_);
-    }
-    check(cudaMemcpyAsync(argmax, d, n, cudaMemcpyDeviceToHost, stream_), "copy to host");
-    check(cudaMemcpyAsync(max_logit, d + n, n, cudaMemcpyDeviceToHost, stream_), "copy to host");
-    check(cudaMemcpyAsync(log_sum_exp, d + 2 * n, n, cudaMemcpyDeviceToHost, stream_), "copy to host");
+    auto timed = profile_.scope("logits_summary", stream_);
+    cuda::logits_summary(logits, rows, vocab, reinterpret_cast<int32_t*>(d), reinterpret_cast<float*>(d + n),
+                         reinterpret_cast<float*>(d + 2 * n), stream_);
+  }
+
+  void read_logits_summary(int32_t* argmax, float* max_logit, float* log_sum_exp) override {
+    const std::size_t n = static_cast<std::size_t>(summary_rows_) * 4;
+    auto* host = static_cast<char*>(summary_host_.get(3 * n));
+    check(cudaMemcpyAsync(host, summary_.get(3 * n, "logit summaries"), 3 * n, cudaMemcpyDeviceToHost, stream_),
+          "copy to host");
     check(cudaStreamSynchronize(stream_), "the step's kernels");
+    profile_.collect();
+    std::memcpy(argmax, host, n);
+    std::memcpy(max_logit, host + n, n);
+    std::memcpy(log_sum_exp, host + 2 * n, n);
+  }
+
+  void sample(const float* logits, int64_t vocab, const std::vector<SampleRow>& choices, int32_t* tokens,
+              float* chosen_logits) override {
+    std::vector<cuda::SampleChoice> list;
+    std::vector<std::size_t> where;
+    std::vector<int32_t> history;
+    for (std::size_t r = 0; r < choices.size(); ++r) {
+      const SampleRow& c = choices[r];
+      if (!c.params) continue;
+      cuda::SampleChoice d;
+      d.row = static_cast<int32_t>(r);
+      d.greedy = c.params->greedy ? 1 : 0;
+      d.temperature = c.params->temperature;
+      d.top_p = c.params->top_p;
+      d.top_k = static_cast<int32_t>(std::min<int64_t>(c.params->top_k, vocab));
+      d.uniform = c.uniform;
+      d.penalty = static_cast<float>(c.params->repetition_penalty);
+      d.history_begin = static_cast<int32_t>(history.size());
+      if (c.history && d.penalty != 1.f) history.insert(history.end(), c.history->begin(), c.history->end());
+      d.history_end = static_cast<int32_t>(history.size());
+      list.push_back(d);
+      where.push_back(r);
+    }
+    if (history.empty()) history.push_back(0);
+    const int32_t* d_history = sample_history_.upload(history, stream_, "sampling histories");
+    // Rows in groups, so the sort's workspace stays a few hundred MiB at most.
+    constexpr std::size_t kGroup = 64;
+    for (std::size_t first = 0; first < list.size(); first += kGroup) {
+      const std::size_t count = std::min(kGroup, list.size() - first);
+      const std::vector<cuda::SampleChoice> group(list.begin() + static_cast<std::ptrdiff_t>(first),
+                                                  list.begin() + static_cast<std::ptrdiff_t>(first + count));
+      const auto* d_choices = sample_choices_.upload(group, stream_, "sampling parameters");
+      void* workspace =
+          sample_workspace_.get(cuda::sample_workspace_bytes(static_cast<int>(count), vocab), "the sampling sort");
+      auto* d_out = static_cast<char*>(sample_out_.get(count * 8, "sampled tokens"));
+      {
+        auto timed = profile_.scope("sample", stream_);
+        cuda::sample(logits, vocab, d_choices, static_cast<int>(count), d_history, workspace,
+                     reinterpret_cast<int32_t*>(d_out), reinterpret_cast<float*>(d_out + count * 4), stream_);
+      }
+      auto* host = static_cast<char*>(sample_host_.get(count * 8));
+      check(cudaMemcpyAsync(host, d_out, count * 8, cudaMemcpyDeviceToHost, stream_), "copy to host");
+      check(cudaStreamSynchronize(stream_), "sampling");
+      for (std::size_t i = 0; i < count; ++i) {
+        std::memcpy(&tokens[where[first + i]], host + i * 4, 4);
+        std::memcpy(&chosen_logits[where[first + i]], host + count * 4 + i * 4, 4);
+      }
+    }
     profile_.collect();
   }
 
@@ -400,6 +572,14 @@ class CudaBackend final : public Backend {
     const RopeTable* table = nullptr;
     std::shared_ptr<void> cos, sin;
   };
+  // A decode step's ops recorded as a CUDA graph, valid while no buffer it
+  // uses has moved (generation_).
+  struct Recording {
+    cudaGraphExec_t exec = nullptr;
+    int64_t generation = -1;
+    int64_t warmed = -1;  // the generation of the last op-by-op run of this key
+  };
+  static constexpr std::size_t kCublasWorkspace = std::size_t{32} << 20;
 
   void check_step_rows(std::size_t rows) const {
     if (static_cast<int64_t>(rows) != rows_) throw_error("internal: the step has ", rows_, " rows, an op got ", rows);
@@ -413,6 +593,7 @@ class CudaBackend final : public Backend {
       check(cudaMemcpyAsync(rope_.cos.get(), table.cos.data(), bytes, cudaMemcpyHostToDevice, stream_), "rope upload");
       check(cudaMemcpyAsync(rope_.sin.get(), table.sin.data(), bytes, cudaMemcpyHostToDevice, stream_), "rope upload");
       rope_.table = &table;
+      ++generation_;
     }
     return rope_;
   }
@@ -420,16 +601,26 @@ class CudaBackend final : public Backend {
   DType kv_dtype_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  std::shared_ptr<void> cublas_workspace_;
   cuda::OpProfile profile_;
   UploadStaging staging_;
   std::vector<RankKv> kv_;
   DeviceRope rope_;
-  int64_t rows_ = 0, decode_count_ = 0, tile_count_ = 0;
+  // Counts moves of any buffer a recorded step may hold the address of.
+  int64_t generation_ = 0;
+  bool graphs_enabled_ = true;
+  std::unordered_map<int64_t, Recording> recordings_;
+  int64_t rows_ = 0, decode_count_ = 0, tile_count_ = 0, logit_count_ = 0, summary_rows_ = 0;
   cuda::StepRows step_;
+  const int32_t* tokens_ = nullptr;
+  const int64_t* logit_rows_ = nullptr;
   const int32_t* decode_rows_ = nullptr;  // null: every row decodes
   const cuda::QueryTile* tiles_ = nullptr;
-  Scratch positions_, offsets_, tables_, ids_, extra_positions_, moe_rows_, moe_weights_, gather_rows_, operand_,
-      summary_, decode_rows_buffer_, tiles_buffer_;
+  cudaEvent_t step_copied_ = nullptr;
+  PinnedBuffer step_host_, summary_host_, sample_host_;
+  Scratch step_device_{&generation_}, moe_rows_{&generation_}, moe_weights_{&generation_}, gather_rows_{&generation_},
+      operand_{&generation_}, summary_{&generation_}, sample_history_{&generation_}, sample_choices_{&generation_},
+      sample_workspace_{&generation_}, sample_out_{&generation_};
 };
 
 }  // namespace

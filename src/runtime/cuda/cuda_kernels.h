@@ -6,6 +6,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -100,6 +101,21 @@ void scale_add_rows(const float* src, const int64_t* rows, const float* weights,
 // Per row: argmax (first of equal maxima), its logit, log(sum(exp(row))); device outputs.
 void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
                     float* log_sum_exp, cudaStream_t stream);
+// One logit row's sampling parameters (runtime::sample_token's rules).
+struct SampleChoice {
+  double temperature = 1, top_p = 1, uniform = 0;
+  float penalty = 1;  // repetition penalty; 1: none
+  int32_t row = 0;    // the logit row
+  int32_t top_k = 0;  // 0: no limit
+  int32_t greedy = 1;
+  int32_t history_begin = 0, history_end = 0;  // the row's tokens so far, in `history`
+};
+// Device bytes `sample` needs for `count` rows.
+std::size_t sample_workspace_bytes(int count, int64_t vocab);
+// tokens[i], chosen[i]: the token choices[i] picks from its logit row and that
+// token's unpenalized logit (device arrays of `count`).
+void sample(const float* logits, int64_t vocab, const SampleChoice* choices, int count, const int32_t* history,
+            void* workspace, int32_t* tokens, float* chosen, cudaStream_t stream);
 // out[i] = x[rows[i]]
 void gather_rows(const float* x, const int64_t* rows, int64_t count, int64_t cols, float* out, cudaStream_t stream);
 
