@@ -9,7 +9,9 @@
 #                                 engine for the GPU from every fixture in fp32 and
 #                                 bf16 and `kiln verify` it against HuggingFace's
 #                                 float64 reference (and four fp32 --tp 2 engines);
-#                                 a table, non-zero on a failure
+#                                 a table, non-zero on a failure; then sampling
+#                                 (CPU vs GPU tokens) and kiln serve under load
+#   scripts/gpu-check.sh serve    (on the GPU machine) only the kiln serve check
 #
 # With the device tool: pack here, then run `scripts/gpu-check.sh verify` there
 # with carry [".carry"]. bench/gpu_bench.sh (same carry) times a 7B model.
@@ -95,12 +97,60 @@ verify() {
     if [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     printf '%-26s %-5s %-6s %s\n' "$fixture" "sample" "$result" "$(tail -1 "$log" | cut -c1-100)"
   done
+  serve_check
   echo "passed $passed, failed $failed"
   [ "$failed" -eq 0 ]
+}
+
+# kiln serve on the CUDA target: the demo model, greedy and sampled LMI
+# requests and OpenAI chat, 16 at once, every one answered. Counts into
+# passed/failed of the caller.
+serve_check() {
+  local log="$out/serve.log" engine="$work/demo-cuda" result=FAIL
+  if "$kiln" build --model demo/model --output "$engine" --target cuda --force -q > "$log" 2>&1; then
+    OPTION_MODEL_ID="$engine" "$kiln" serve --host 127.0.0.1 --port 0 >> "$log" 2>&1 &
+    local server=$! port=""
+    for _ in $(seq 1 300); do
+      port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+      if [ -n "$port" ] && grep -q ") ready" "$log"; then break; fi
+      sleep 0.1
+    done
+    local answers="$out/serve-answers.txt"
+    : > "$answers"
+    local clients=""
+    for i in $(seq 1 16); do
+      case $((i % 3)) in
+        0) env -u LD_LIBRARY_PATH curl -sS -m 60 -X POST "http://127.0.0.1:$port/invocations" -H 'Content-Type: application/json' \
+             -d '{"inputs": "Love is", "parameters": {"max_new_tokens": 24}}' >> "$answers" & ;;
+        1) env -u LD_LIBRARY_PATH curl -sS -m 60 -X POST "http://127.0.0.1:$port/invocations" -H 'Content-Type: application/json' \
+             -d "{\"inputs\": \"You will\", \"parameters\": {\"max_new_tokens\": 24, \"do_sample\": true, \"temperature\": 0.9, \"top_p\": 0.9, \"top_k\": 20, \"repetition_penalty\": 1.2, \"seed\": $i}}" >> "$answers" & ;;
+        2) env -u LD_LIBRARY_PATH curl -sS -m 60 "http://127.0.0.1:$port/v1/chat/completions" -H 'Content-Type: application/json' \
+             -d '{"messages": [{"role": "user", "content": "Tell me a fortune."}], "temperature": 0, "max_tokens": 24}' >> "$answers" & ;;
+      esac
+      clients="$clients $!"
+    done
+    # shellcheck disable=SC2086
+    wait $clients 2>/dev/null || true
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    local lmi chat
+    lmi=$(grep -o '"generated_text"' "$answers" | wc -l) chat=$(grep -o '"choices"' "$answers" | wc -l)
+    echo "answers: $lmi LMI, $chat chat" >> "$log"
+    head -c 600 "$answers" >> "$log"
+    [ "$lmi" -eq 11 ] && [ "$chat" -eq 5 ] && result=PASS
+  fi
+  if [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  printf '%-26s %-5s %-6s %s\n' demo serve "$result" "$(grep answers: "$log" | tail -1)"
 }
 
 case "$mode" in
   pack) pack ;;
   verify) verify ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  serve)
+    export LD_LIBRARY_PATH="$PWD/.carry/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    kiln=.carry/bin/kiln work=/tmp/kiln-gpu-check out=/tmp/kiln-gpu-check/logs passed=0 failed=0
+    mkdir -p "$out"
+    serve_check
+    [ "$failed" -eq 0 ] ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
