@@ -183,6 +183,9 @@ class CudaBackend final : public Backend {
     // KILN_CUDA_GRAPHS=0 runs every step op by op (for comparison and debugging).
     const char* graphs = std::getenv("KILN_CUDA_GRAPHS");
     graphs_enabled_ = !(graphs && std::string_view(graphs) == "0") && !profile_.enabled();
+    // KILN_CUDA_PREFILL=cores keeps 16-bit prefill attention on CUDA cores (for comparison).
+    const char* prefill = std::getenv("KILN_CUDA_PREFILL");
+    prefill_on_tensor_cores_ = !(prefill && std::string_view(prefill) == "cores");
   }
 
   ~CudaBackend() override {
@@ -444,8 +447,13 @@ class CudaBackend final : public Backend {
     }
     if (tile_count_ > 0) {
       auto timed = profile_.scope("prefill_attention", stream_);
-      cuda::prefill_attention(qkv, shape, step, tiles_, static_cast<int>(tile_count_), keys, values, kv_dtype_, out,
-                              stream_);
+      if (prefill_on_tensor_cores_ && cuda::prefill_attention_mma_supports(shape.head_dim, kv_dtype_)) {
+        cuda::prefill_attention_mma(qkv, shape, step, tiles_, static_cast<int>(tile_count_), keys, values, kv_dtype_,
+                                    out, stream_);
+      } else {
+        cuda::prefill_attention(qkv, shape, step, tiles_, static_cast<int>(tile_count_), keys, values, kv_dtype_, out,
+                                stream_);
+      }
     }
     if (decode_count_ > 0) {
       auto timed = profile_.scope("attention", stream_);
@@ -609,6 +617,7 @@ class CudaBackend final : public Backend {
   // Counts moves of any buffer a recorded step may hold the address of.
   int64_t generation_ = 0;
   bool graphs_enabled_ = true;
+  bool prefill_on_tensor_cores_ = true;
   std::unordered_map<int64_t, Recording> recordings_;
   int64_t rows_ = 0, decode_count_ = 0, tile_count_ = 0, logit_count_ = 0, summary_rows_ = 0;
   cuda::StepRows step_;
