@@ -24,9 +24,9 @@ pack() {
   if [ ! -f build-cuda/CMakeCache.txt ]; then
     cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DKILN_CUDA=ON -DKILN_TESTS=OFF > /dev/null
   fi
-  cmake --build build-cuda -j"$(nproc)" --target kiln
+  cmake --build build-cuda -j"$(nproc)" --target kiln kiln_attention_check kiln_gemv_check
   rm -rf .carry && mkdir -p .carry/bin .carry/lib .carry/bench
-  cp build-cuda/kiln .carry/bin/
+  cp build-cuda/kiln build-cuda/kiln_attention_check build-cuda/kiln_gemv_check .carry/bin/
   # Every library outside glibc and the CUDA toolkit travels (the GPU machine
   # has its own CUDA 13 and glibc, not Debian's -dev packages).
   ldd build-cuda/kiln | awk '$3 ~ /^\// {print $3}' |

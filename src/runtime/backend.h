@@ -69,6 +69,11 @@ struct AttentionParams {
   int64_t num_kv_heads = 0;
   int64_t head_dim = 0;
   int64_t sliding_window = 0;
+  // The most positions a sequence may reach (the engine's max_input_len +
+  // max_output_len), fixed for the engine's life: backends size per-step work
+  // that must not depend on the step's lengths from it (the CUDA decode
+  // attention's sequence partitions); 0: unknown.
+  int64_t max_context = 0;
   const std::vector<float>* alibi_slopes = nullptr;  // per head of this rank, or null
   // Rotary embeddings, applied to the step's q and k heads before anything else
   // (the CUDA backend fuses them with the KV-cache write); null: none.

@@ -34,6 +34,7 @@ DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
   attn_.num_heads = spec_.num_heads / tp_;
   attn_.num_kv_heads = spec_.kv_heads_per_rank(tp_);
   attn_.head_dim = spec_.head_dim;
+  attn_.max_context = context;
   fuse_norms_ = tp_ == 1 && !spec_.parallel_block && spec_.num_experts == 0;
   if (spec_.positions == PositionKind::alibi) {
     alibi_slopes_ = alibi_slopes(spec_.num_heads);

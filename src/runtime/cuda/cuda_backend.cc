@@ -423,6 +423,9 @@ class CudaBackend final : public Backend {
     shape.num_kv_heads = static_cast<int>(p.num_kv_heads);
     shape.head_dim = static_cast<int>(p.head_dim);
     shape.sliding_window = static_cast<int>(p.sliding_window);
+    // The engine's context, not the step's lengths, sizes the decode kernel's partitions.
+    const int32_t last = positions.empty() ? 0 : *std::max_element(positions.begin(), positions.end());
+    shape.max_context = static_cast<int>(std::max<int64_t>(p.max_context, int64_t{last} + 1));
     if (p.alibi_slopes) {
       if (p.alibi_slopes->size() > static_cast<std::size_t>(cuda::kMaxAlibiHeads)) {
         throw_error("the CUDA backend takes ALiBi models with up to ", cuda::kMaxAlibiHeads, " heads per rank");
@@ -442,7 +445,7 @@ class CudaBackend final : public Backend {
     }
     if (!cuda::prefill_attention_supports(shape.head_dim)) {
       auto timed = profile_.scope("attention", stream_);
-      cuda::attention(qkv, shape, step, nullptr, keys, values, kv_dtype_, out, stream_);
+      cuda::attention(qkv, shape, step, nullptr, keys, values, kv_dtype_, out, attention_workspace(shape), stream_);
       return;
     }
     if (tile_count_ > 0) {
@@ -459,7 +462,8 @@ class CudaBackend final : public Backend {
       auto timed = profile_.scope("attention", stream_);
       cuda::AttentionShape decode = shape;
       decode.rows = static_cast<int>(decode_count_);
-      cuda::attention(qkv, decode, step, decode_rows_, keys, values, kv_dtype_, out, stream_);
+      cuda::attention(qkv, decode, step, decode_rows_, keys, values, kv_dtype_, out, attention_workspace(decode),
+                      stream_);
     }
   }
 
@@ -593,6 +597,13 @@ class CudaBackend final : public Backend {
     if (static_cast<int64_t>(rows) != rows_) throw_error("internal: the step has ", rows_, " rows, an op got ", rows);
   }
 
+  float* attention_workspace(const cuda::AttentionShape& shape) {
+    const int64_t floats = cuda::attention_workspace_floats(shape);
+    if (floats == 0) return nullptr;
+    return static_cast<float*>(
+        attention_workspace_.get(static_cast<std::size_t>(floats) * sizeof(float), "the decode attention's workspace"));
+  }
+
   const DeviceRope& rope_table(const RopeTable& table) {
     if (rope_.table != &table) {
       const std::size_t bytes = table.cos.size() * sizeof(float);
@@ -630,6 +641,7 @@ class CudaBackend final : public Backend {
   Scratch step_device_{&generation_}, moe_rows_{&generation_}, moe_weights_{&generation_}, gather_rows_{&generation_},
       operand_{&generation_}, summary_{&generation_}, sample_history_{&generation_}, sample_choices_{&generation_},
       sample_workspace_{&generation_}, sample_out_{&generation_};
+  Scratch attention_workspace_{&generation_};  // the decode attention's partial results
 };
 
 }  // namespace

@@ -52,6 +52,10 @@ constexpr int kMaxAlibiHeads = 128;
 struct AttentionShape {
   int rows = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
   int sliding_window = 0;  // 0: unlimited
+  // Decode attention: the most positions any row may reach (every position
+  // < max_context). It, not the rows' lengths, fixes the sequence partitions
+  // of a launch, so one recorded launch serves every step.
+  int max_context = 0;
   bool alibi = false;
   float alibi_slopes[kMaxAlibiHeads] = {};
 };
@@ -71,11 +75,22 @@ struct Rotary {
 void rope_kv_write(float* qkv, const AttentionShape& shape, const StepRows& step, const Rotary& rotary, void* keys,
                    void* values, DType kv_dtype, cudaStream_t stream);
 // Causal attention of each listed row's q heads over its sequence's cached keys
-// 0..position (within the sliding window), output [rows, heads * head_dim]:
-// one block per (head, row), for decode rows. `row_list` (device) holds
-// shape.rows row indices, or is null for rows 0..shape.rows-1.
+// 0..position (within the sliding window), output [rows, heads * head_dim], for
+// rows with one query each (decode). `row_list` (device) holds shape.rows row
+// indices, or is null for rows 0..shape.rows-1. Split over the sequence
+// (flash-decoding): a block takes one partition of a row's keys for one KV head
+// and the q heads that share it, and a second kernel merges the partitions
+// through `workspace` (attention_workspace_floats(shape) floats; null when that
+// is 0). Needs shape.max_context > every row's position.
 void attention(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
-               const void* keys, const void* values, DType kv_dtype, float* out, cudaStream_t stream);
+               const void* keys, const void* values, DType kv_dtype, float* out, float* workspace, cudaStream_t stream);
+// The workspace attention needs for `shape` (from its rows, heads, head_dim,
+// sliding window and max_context alone); 0 when every row fits one partition.
+int64_t attention_workspace_floats(const AttentionShape& shape);
+// The previous one-block-per-(q head, row) kernel: attention's path for head
+// sizes the split kernel does not vectorize; callable directly for checks and benchmarks.
+void attention_per_head(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
+                        const void* keys, const void* values, DType kv_dtype, float* out, cudaStream_t stream);
 
 // Up to kPrefillTile consecutive step rows of one sequence (a prompt chunk's slice).
 constexpr int kPrefillTile = 64;

@@ -1,0 +1,431 @@
+// Checks and times the CUDA decode attention (src/runtime/cuda/cuda_attention.cu)
+// on random paged KV caches, on the GPU machine:
+//
+//   kiln_attention_check [--quick] [--reps N] [--only SUBSTRING]
+//
+// Each configuration builds a KV cache with shuffled block tables, runs the
+// split kernel (cuda::attention), the previous per-head kernel
+// (cuda::attention_per_head) and a plain reference (one thread per (row, q
+// head), float64 accumulation), and prints each kernel's largest absolute error
+// against the reference. Then (without --quick) it times both kernels (CUDA
+// events around each launch, L2 flushed before it, median of --reps) and prints
+// the GB/s of K and V bytes they read beside a device-to-device cudaMemcpy's
+// bandwidth measured in the same run. Exit status 1 when an error exceeds the
+// tolerance or a row outside the row list was written.
+//
+// Built with the CUDA target (CMake target kiln_attention_check, not a ctest
+// test); scripts/gpu-check.sh pack carries it as .carry/bin/kiln_attention_check
+// (run it there with LD_LIBRARY_PATH=.carry/lib:/usr/local/cuda/lib64). --quick
+// checks without timing, small enough for compute-sanitizer.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/cuda/cuda_common.cuh"
+#include "runtime/cuda/cuda_kernels.h"
+
+namespace {
+
+using kiln::DType;
+using kiln::runtime::cuda::AttentionShape;
+using kiln::runtime::cuda::StepRows;
+namespace cuda = kiln::runtime::cuda;
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    std::fprintf(stderr, "CUDA error in %s: %s\n", what, cudaGetErrorString(status));
+    std::exit(2);
+  }
+}
+
+constexpr float kSentinel = 12345.f;  // out rows outside the row list must keep it
+constexpr double kTolerance = 2e-4;   // outputs are convex combinations of V in [-1, 1]
+
+struct Config {
+  const char* name;
+  DType dtype;
+  int rows;     // decode rows
+  int context;  // keys per row (all rows), or the most a row has (varied)
+  int heads, kv_heads, head_dim;
+  int window = 0;
+  bool alibi = false;
+  bool varied = false;    // row lengths drawn from [1, context]
+  bool row_list = false;  // decode rows interleaved with rows the kernel must not touch
+  int max_context = 4096;
+  int block_size = 16;
+  bool timed = true;
+};
+
+std::vector<Config> configs() {
+  std::vector<Config> c;
+  // Llama-2-7B shapes (fp16, 32 heads, head_dim 128, MHA).
+  c.push_back({"fp16 MHA D128 b1 ctx136", DType::f16, 1, 136, 32, 32, 128});
+  c.push_back({"fp16 MHA D128 b1 ctx4096", DType::f16, 1, 4096, 32, 32, 128});
+  c.push_back({"fp16 MHA D128 b64 ctx192", DType::f16, 64, 192, 32, 32, 128});
+  c.push_back({"fp16 MHA D128 b256 ctx192", DType::f16, 256, 192, 32, 32, 128});
+  c.push_back({"fp16 MHA D128 b16 ctx2048", DType::f16, 16, 2048, 32, 32, 128});
+  // Grouped queries (Llama-3-8B / Mistral: 32 q heads on 8 KV heads).
+  c.push_back({"fp16 GQA 32/8 D128 b1 ctx4096", DType::f16, 1, 4096, 32, 8, 128});
+  c.push_back({"fp16 GQA 32/8 D128 b64 ctx1024", DType::f16, 64, 1024, 32, 8, 128});
+  // Groups of 8 (Llama-3-70B): two blocks of 4 q heads per KV head.
+  c.push_back({"fp16 GQA 64/8 D128 b1 ctx4096", DType::f16, 1, 4096, 64, 8, 128});
+  c.push_back({"fp16 GQA 64/8 D128 b32 ctx1024", DType::f16, 32, 1024, 64, 8, 128});
+  {
+    Config x{"bf16 MHA D64 b16 ctx<=2000", DType::bf16, 16, 2000, 16, 16, 64};
+    x.varied = true;
+    c.push_back(x);
+  }
+  {
+    Config x{"fp32 GQA 8/2 D80 window256 b8 ctx<=1500", DType::f32, 8, 1500, 8, 2, 80};
+    x.window = 256;
+    x.varied = true;
+    c.push_back(x);
+  }
+  {
+    Config x{"fp16 ALiBi D128 b8 ctx<=1024", DType::f16, 8, 1024, 32, 32, 128};
+    x.alibi = true;
+    x.varied = true;
+    c.push_back(x);
+  }
+  {
+    Config x{"fp16 MHA D128 b1 ctx512 max_context 16384", DType::f16, 1, 512, 32, 32, 128};
+    x.max_context = 16384;
+    c.push_back(x);
+  }
+  // Coverage: every lane layout, head tiling, masks, row lists, block sizes.
+  auto cover = [&](Config x) {
+    x.timed = false;
+    c.push_back(x);
+  };
+  cover({"cover fp16 D16 b3", DType::f16, 3, 300, 4, 4, 16, 0, false, true});
+  cover({"cover bf16 D32 GQA 8/4 b5", DType::bf16, 5, 700, 8, 4, 32, 0, false, true});
+  cover({"cover fp32 D32 b4", DType::f32, 4, 500, 4, 2, 32, 0, false, true});
+  cover({"cover fp16 D96 row list b6", DType::f16, 6, 900, 12, 12, 96, 0, false, true, true});
+  cover({"cover fp16 D256 b3 window 100", DType::f16, 3, 1000, 8, 8, 256, 100, false, true});
+  cover({"cover fp32 D256 b3", DType::f32, 3, 600, 4, 4, 256, 0, false, true});
+  cover({"cover fp32 D160 b3 ALiBi", DType::f32, 3, 600, 4, 4, 160, 0, true, true});
+  cover({"cover fp32 D80 b4 block 32", DType::f32, 4, 800, 6, 6, 80, 0, false, true, false, 4096, 32});
+  cover({"cover bf16 MQA 71/1 D64 b3", DType::bf16, 3, 600, 71, 1, 64, 0, false, true});
+  cover({"cover fp16 GQA 32/4 D128 b2 row list", DType::f16, 2, 3000, 32, 4, 128, 0, false, true, true});
+  cover({"cover fp16 GQA 6/3 D64 b2", DType::f16, 2, 400, 6, 3, 64, 0, false, true});
+  cover({"cover fp16 D100 (per-head path) b3", DType::f16, 3, 500, 4, 4, 100, 0, false, true});
+  cover({"cover fp16 D128 b4 ctx<=5000 max_context 4096", DType::f16, 4, 5000, 8, 8, 128, 0, false, true});
+  cover({"cover bf16 D128 b300 ctx<=40 block 8", DType::bf16, 300, 40, 4, 2, 128, 0, false, true, false, 64, 8});
+  cover({"cover fp16 D128 b3 block 12", DType::f16, 3, 700, 4, 4, 128, 0, false, true, false, 4096, 12});
+  cover({"cover fp16 D128 b2 window 1 ALiBi", DType::f16, 2, 300, 4, 4, 128, 1, true, true});
+  return c;
+}
+
+__device__ float hash_uniform(uint64_t i, uint32_t seed) {  // splitmix64 -> [-1, 1)
+  uint64_t z = i * 0x9E3779B97F4A7C15ull + (uint64_t{seed} + 1) * 0xD1B54A32D192ED69ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (2.f / 16777216.f) - 1.f;
+}
+
+template <typename T>
+__global__ void fill_kernel(T* x, int64_t n, uint32_t seed, float amplitude) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    x[i] = cuda::from_float<T>(amplitude * hash_uniform(static_cast<uint64_t>(i), seed));
+  }
+}
+
+__global__ void set_kernel(float* x, int64_t n, float value) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    x[i] = value;
+  }
+}
+
+// The obviously-correct version: one thread per (listed row, q head), two
+// passes over the row's keys in float64.
+constexpr int kMaxHeadDim = 256;
+template <typename KV>
+__global__ void reference_kernel(const float* qkv, AttentionShape shape, StepRows step, const int32_t* row_list,
+                                 const KV* keys, const KV* values, float* out) {
+  const int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= shape.rows * shape.num_heads) return;
+  const int index = t / shape.num_heads, h = t % shape.num_heads;
+  const int row = row_list ? row_list[index] : index;
+  const int D = shape.head_dim, H = shape.num_heads, HK = shape.num_kv_heads;
+  const int kvh = h / (H / HK);
+  const float* q = qkv + int64_t{row} * (H + 2 * HK) * D + int64_t{h} * D;
+  const int pos = step.positions[row];
+  const int first = shape.sliding_window > 0 ? max(0, pos - shape.sliding_window + 1) : 0;
+  const int32_t* table = step.block_tables + step.table_offset[row];
+  const double scale = 1.0 / sqrt(static_cast<double>(D));
+  const double slope = shape.alibi ? shape.alibi_slopes[h] : 0.0;
+  auto at = [&](int k) {
+    const int64_t slot = int64_t{table[k / step.block_size]} * step.block_size + k % step.block_size;
+    return (slot * HK + kvh) * D;
+  };
+  auto score = [&](int k) {
+    const KV* kr = keys + at(k);
+    double s = 0;
+    for (int d = 0; d < D; ++d) s += static_cast<double>(q[d]) * static_cast<double>(cuda::to_float(kr[d]));
+    return s * scale + slope * k;
+  };
+  double top = -INFINITY;
+  for (int k = first; k <= pos; ++k) top = fmax(top, score(k));
+  double acc[kMaxHeadDim];
+  for (int d = 0; d < D; ++d) acc[d] = 0;
+  double total = 0;
+  for (int k = first; k <= pos; ++k) {
+    const double w = exp(score(k) - top);
+    total += w;
+    const KV* vr = values + at(k);
+    for (int d = 0; d < D; ++d) acc[d] += w * static_cast<double>(cuda::to_float(vr[d]));
+  }
+  float* o = out + int64_t{row} * H * D + int64_t{h} * D;
+  for (int d = 0; d < D; ++d) o[d] = static_cast<float>(acc[d] / total);
+}
+
+template <typename T>
+T* device_alloc(std::size_t count, const char* what) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, std::max<std::size_t>(count * sizeof(T), 1)), what);
+  return static_cast<T*>(p);
+}
+
+template <typename T>
+T* upload(const std::vector<T>& host, const char* what) {
+  T* p = device_alloc<T>(host.size(), what);
+  check(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), what);
+  return p;
+}
+
+std::size_t kv_size(DType d) { return d == DType::f32 ? 4 : 2; }
+
+// Median milliseconds of `launch` over `reps` runs, each after a write of a
+// buffer larger than L2 (so no run finds the last one's K and V cached).
+template <typename F>
+float median_ms(F&& launch, int reps, void* flush, std::size_t flush_bytes) {
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
+  std::vector<float> ms;
+  for (int r = 0; r < reps + 1; ++r) {
+    check(cudaMemsetAsync(flush, r & 0xff, flush_bytes), "L2 flush");
+    check(cudaEventRecord(start), "cudaEventRecord");
+    launch();
+    check(cudaEventRecord(stop), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "timed launch");
+    float t = 0;
+    check(cudaEventElapsedTime(&t, start, stop), "cudaEventElapsedTime");
+    if (r > 0) ms.push_back(t);  // the first is a warm-up
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+// Device-to-device copy bandwidth, bytes read + written per second.
+double copy_gbps(void* a, void* b, std::size_t bytes, int reps) {
+  auto launch = [&] { check(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpyAsync"); };
+  const float ms = median_ms(launch, reps, b, 1);
+  return 2.0 * static_cast<double>(bytes) / (ms * 1e-3) / 1e9;
+}
+
+struct Options {
+  bool quick = false;
+  int reps = 30;
+  std::string only;
+};
+
+template <typename KV>
+bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* flush, std::size_t flush_bytes,
+                double copy_bw) {
+  const int total_rows = c.row_list ? 2 * c.rows : c.rows;
+  const int D = c.head_dim, H = c.heads, HK = c.kv_heads;
+  // Positions: the listed rows are the decode rows; in a row-list config the
+  // odd rows decode and the even ones stand for prompt rows the kernel skips.
+  std::vector<int32_t> positions(total_rows), list;
+  std::uniform_int_distribution<int> length(1, c.context);
+  for (int r = 0; r < total_rows; ++r) positions[r] = (c.varied ? length(rng) : c.context) - 1;
+  if (c.varied) positions[0] = c.context - 1;        // one row at the longest
+  if (c.varied && total_rows > 2) positions[1] = 0;  // one row with a single key
+  for (int r = 0; r < total_rows; ++r) {
+    if (!c.row_list || r % 2 == 1) list.push_back(r);
+  }
+  // Block tables: each row its own sequence, blocks drawn from a shuffled pool.
+  std::vector<int32_t> offsets(total_rows), tables;
+  int64_t blocks = 0;
+  for (int r = 0; r < total_rows; ++r) blocks += positions[r] / c.block_size + 1;
+  blocks += 5;  // unused blocks in the pool
+  std::vector<int32_t> pool(static_cast<std::size_t>(blocks));
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  std::size_t next = 0;
+  for (int r = 0; r < total_rows; ++r) {
+    offsets[r] = static_cast<int32_t>(tables.size());
+    for (int b = 0; b <= positions[r] / c.block_size; ++b) tables.push_back(pool[next++]);
+  }
+
+  AttentionShape shape;
+  shape.rows = static_cast<int>(list.size());
+  shape.num_heads = H;
+  shape.num_kv_heads = HK;
+  shape.head_dim = D;
+  shape.sliding_window = c.window;
+  shape.max_context = c.max_context;
+  shape.alibi = c.alibi;
+  for (int h = 0; h < H && c.alibi; ++h) shape.alibi_slopes[h] = std::pow(2.f, -8.f * static_cast<float>(h + 1) / H);
+
+  const int64_t kv_elements = blocks * c.block_size * HK * D;
+  const int64_t qkv_elements = int64_t{total_rows} * (H + 2 * HK) * D;
+  const int64_t out_elements = int64_t{total_rows} * H * D;
+  auto* keys = device_alloc<KV>(static_cast<std::size_t>(kv_elements), "keys");
+  auto* values = device_alloc<KV>(static_cast<std::size_t>(kv_elements), "values");
+  auto* qkv = device_alloc<float>(static_cast<std::size_t>(qkv_elements), "qkv");
+  float* outs[3];
+  for (auto& o : outs) o = device_alloc<float>(static_cast<std::size_t>(out_elements), "out");
+  const int64_t ws_floats = cuda::attention_workspace_floats(shape);
+  float* workspace = ws_floats ? device_alloc<float>(static_cast<std::size_t>(ws_floats), "workspace") : nullptr;
+  fill_kernel<<<1024, 256>>>(keys, kv_elements, 1, 1.f);
+  fill_kernel<<<1024, 256>>>(values, kv_elements, 2, 1.f);
+  fill_kernel<<<1024, 256>>>(qkv, qkv_elements, 3, 6.f);  // peaked softmax: scores of a few units
+  for (auto& o : outs) set_kernel<<<256, 256>>>(o, out_elements, kSentinel);
+  check(cudaGetLastError(), "fill");
+
+  StepRows step;
+  step.positions = upload(positions, "positions");
+  step.table_offset = upload(offsets, "offsets");
+  step.block_tables = upload(tables, "tables");
+  step.block_size = c.block_size;
+  const int32_t* row_list = c.row_list ? upload(list, "row list") : nullptr;
+
+  auto run_new = [&] {
+    cuda::attention(qkv, shape, step, row_list, keys, values, c.dtype, outs[0], workspace, nullptr);
+  };
+  auto run_old = [&] { cuda::attention_per_head(qkv, shape, step, row_list, keys, values, c.dtype, outs[1], nullptr); };
+  run_new();
+  run_old();
+  const int threads = shape.rows * H;
+  reference_kernel<KV><<<(threads + 63) / 64, 64>>>(qkv, shape, step, row_list, keys, values, outs[2]);
+  check(cudaGetLastError(), "reference launch");
+  check(cudaDeviceSynchronize(), "kernels");
+
+  std::vector<float> host[3];
+  for (int i = 0; i < 3; ++i) {
+    host[i].resize(static_cast<std::size_t>(out_elements));
+    check(cudaMemcpy(host[i].data(), outs[i], host[i].size() * sizeof(float), cudaMemcpyDeviceToHost), "copy");
+  }
+  double err[2] = {0, 0};
+  bool untouched = true;
+  std::vector<bool> listed(total_rows, false);
+  for (const int r : list) listed[r] = true;
+  for (int r = 0; r < total_rows; ++r) {
+    for (int64_t i = int64_t{r} * H * D; i < int64_t{r + 1} * H * D; ++i) {
+      for (int k = 0; k < 2; ++k) {
+        const float v = host[k][static_cast<std::size_t>(i)], ref = host[2][static_cast<std::size_t>(i)];
+        if (!listed[r]) {
+          untouched = untouched && v == kSentinel;
+        } else {
+          const double e = std::fabs(static_cast<double>(v) - ref);
+          err[k] = std::isnan(e) ? INFINITY : std::max(err[k], e);
+        }
+      }
+    }
+  }
+  const bool ok = err[0] <= kTolerance && err[1] <= kTolerance && untouched;
+
+  double bytes = 0;
+  for (const int r : list) {
+    const int first = c.window > 0 ? std::max(0, positions[r] - c.window + 1) : 0;
+    bytes += 2.0 * (positions[r] - first + 1) * HK * D * static_cast<double>(kv_size(c.dtype));
+  }
+  // Partitions per row of the split launch (the workspace holds D + 2 floats per row, head and partition).
+  const auto parts = static_cast<long long>(ws_floats ? ws_floats / (int64_t{shape.rows} * H * (D + 2)) : 1);
+  if (!c.timed || opt.quick) {
+    std::printf("%-46s %4lld parts  err split %.2e  per-head %.2e%s  %s\n", c.name, parts, err[0], err[1],
+                untouched ? "" : "  (wrote unlisted rows)", ok ? "ok" : "FAIL");
+  } else {
+    const float ms_new = median_ms(run_new, opt.reps, flush, flush_bytes);
+    const float ms_old = median_ms(run_old, opt.reps, flush, flush_bytes);
+    const double gb_new = bytes / (ms_new * 1e-3) / 1e9, gb_old = bytes / (ms_old * 1e-3) / 1e9;
+    std::printf(
+        "%-46s %4lld parts  err split %.2e  per-head %.2e%s  %s | KV %7.1f MB | split %8.1f us %6.0f GB/s (%3.0f%% "
+        "of copy) | per-head %8.1f us %6.0f GB/s (%3.0f%%) | x%.2f\n",
+        c.name, parts, err[0], err[1], untouched ? "" : "  (wrote unlisted rows)", ok ? "ok" : "FAIL", bytes / 1e6,
+        ms_new * 1e3, gb_new, 100 * gb_new / copy_bw, ms_old * 1e3, gb_old, 100 * gb_old / copy_bw, ms_old / ms_new);
+  }
+  std::fflush(stdout);
+
+  cudaFree(keys);
+  cudaFree(values);
+  cudaFree(qkv);
+  for (auto& o : outs) cudaFree(o);
+  cudaFree(workspace);
+  cudaFree(const_cast<int32_t*>(step.positions));
+  cudaFree(const_cast<int32_t*>(step.table_offset));
+  cudaFree(const_cast<int32_t*>(step.block_tables));
+  cudaFree(const_cast<int32_t*>(row_list));
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") {
+      opt.quick = true;
+    } else if (a == "--reps" && i + 1 < argc) {
+      opt.reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--only" && i + 1 < argc) {
+      opt.only = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--reps N] [--only SUBSTRING]\n", argv[0]);
+      return 2;
+    }
+  }
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  std::printf("%s, sm_%d%d, %d SMs, %.1f GiB\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+              static_cast<double>(prop.totalGlobalMem) / (1 << 30));
+  const std::size_t flush_bytes = std::size_t{512} << 20;
+  void* flush = device_alloc<char>(flush_bytes, "L2 flush buffer");
+  double copy_bw = 0;
+  if (!opt.quick) {
+    const std::size_t bytes = std::size_t{1} << 30;
+    void* a = device_alloc<char>(bytes, "copy source");
+    void* b = device_alloc<char>(bytes, "copy target");
+    check(cudaMemset(a, 1, bytes), "cudaMemset");
+    copy_bw = copy_gbps(a, b, bytes, 10);
+    cudaFree(a);
+    cudaFree(b);
+    std::printf("device-to-device cudaMemcpy of 1 GiB: %.0f GB/s (read + write)\n", copy_bw);
+  }
+  std::mt19937 rng(1234);
+  int failed = 0, ran = 0;
+  for (const Config& c : configs()) {
+    if (!opt.only.empty() && std::string(c.name).find(opt.only) == std::string::npos) continue;
+    bool ok = false;
+    try {
+      switch (c.dtype) {
+        case DType::f16: ok = run_config<__half>(c, opt, rng, flush, flush_bytes, copy_bw); break;
+        case DType::bf16: ok = run_config<__nv_bfloat16>(c, opt, rng, flush, flush_bytes, copy_bw); break;
+        default: ok = run_config<float>(c, opt, rng, flush, flush_bytes, copy_bw); break;
+      }
+    } catch (const std::exception& e) {
+      std::printf("%-46s error: %s\n", c.name, e.what());
+    }
+    ++ran;
+    if (!ok) ++failed;
+  }
+  std::printf("%d configurations, %d failed (tolerance %.0e)\n", ran, failed, kTolerance);
+  cudaFree(flush);
+  return failed ? 1 : 0;
+}
