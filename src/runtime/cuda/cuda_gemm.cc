@@ -97,7 +97,7 @@ cublasStatus_t GemmDescriptors::run(cublasLtHandle_t lt, const cublasLtMatmulAlg
                         stream);
 }
 
-GemmAlgo algo_attributes(const cublasLtMatmulAlgo_t& algo) {
+std::optional<GemmAlgo> algo_attributes(const cublasLtMatmulAlgo_t& algo) {
   GemmAlgo a;
   const cublasStatus_t statuses[] = {
       get(algo, CUBLASLT_ALGO_CONFIG_ID, &a.id),
@@ -110,7 +110,9 @@ GemmAlgo algo_attributes(const cublasLtMatmulAlgo_t& algo) {
       get(algo, CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, &a.inner_shape_id),
       get(algo, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &a.cluster_shape_id),
   };
-  for (const cublasStatus_t s : statuses) check(s, "cublasLtMatmulAlgoConfigGetAttribute");
+  for (const cublasStatus_t s : statuses) {
+    if (s != CUBLAS_STATUS_SUCCESS) return std::nullopt;
+  }
   return a;
 }
 

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -56,10 +57,11 @@ class GemmDescriptors {
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;
 };
 
-// An algorithm's documented configuration attributes, and an algorithm
-// rebuilt from them (cublasLtMatmulAlgoInit, then each attribute set) for
-// products with `dtype` operands as GemmDescriptors describes them.
-GemmAlgo algo_attributes(const cublasLtMatmulAlgo_t& algo);
+// An algorithm's documented configuration attributes (nullopt when cuBLASLt
+// does not answer them all), and an algorithm rebuilt from them
+// (cublasLtMatmulAlgoInit, then each attribute set) for products with
+// `dtype` operands as GemmDescriptors describes them.
+std::optional<GemmAlgo> algo_attributes(const cublasLtMatmulAlgo_t& algo);
 cublasStatus_t algo_from_attributes(cublasLtHandle_t lt, DType dtype, const GemmAlgo& attributes,
                                     cublasLtMatmulAlgo_t* algo);
 

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <iomanip>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// `value` with `digits` decimals, for progress lines.
+std::string fixed(double value, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
 
 struct FreeDevice {
   void operator()(void* p) const { cudaFree(p); }
@@ -128,7 +137,7 @@ struct Candidate {
 };
 
 struct Tally {
-  int refused = 0;   // candidates whose rebuilt algorithm cuBLASLt did not accept
+  int refused = 0;   // candidates cuBLASLt did not accept once rebuilt from their attributes
   int differed = 0;  // candidates whose rebuilt algorithm is not bytewise the heuristic's
   int proposed = 0;
 };
@@ -137,13 +146,23 @@ struct Tally {
 std::optional<GemmChoice> tune_shape(Bench& bench, const GemmProblem& p, int64_t m, DType dtype,
                                      const GemmTuneOptions& options, Tally& tally) {
   const GemmDescriptors d(p.n, p.k, m, dtype);
-  const auto proposed = d.heuristic(bench.lt(), options.candidates);
+  std::vector<cublasLtMatmulHeuristicResult_t> proposed;
+  try {
+    proposed = d.heuristic(bench.lt(), options.candidates);
+  } catch (const Error& e) {
+    log_warn("GEMM n=", p.n, " k=", p.k, " m=", m, ": ", e.what());
+  }
   if (proposed.empty()) return std::nullopt;
   // Each candidate as the runtime will run it: rebuilt from its attributes.
   std::vector<Candidate> candidates;
   for (const auto& r : proposed) {
     ++tally.proposed;
-    Candidate c{algo_attributes(r.algo), {}};
+    const std::optional<GemmAlgo> attributes = algo_attributes(r.algo);
+    if (!attributes) {
+      ++tally.refused;
+      continue;
+    }
+    Candidate c{*attributes, {}};
     const bool seen = std::any_of(candidates.begin(), candidates.end(),
                                   [&](const Candidate& o) { return o.attributes == c.attributes; });
     if (seen) continue;
@@ -159,7 +178,7 @@ std::optional<GemmChoice> tune_shape(Bench& bench, const GemmProblem& p, int64_t
   }
   GemmChoice choice;
   choice.m = m;
-  choice.default_algo = algo_attributes(proposed.front().algo);
+  choice.default_algo = algo_attributes(proposed.front().algo).value_or(GemmAlgo{});
   // The baseline is what an untuned engine runs: the heuristic's first answer as it gave it.
   const std::optional<double> baseline = bench.time(d, proposed.front().algo, p.accumulate);
   std::optional<double> best;
@@ -224,23 +243,24 @@ GemmPlan tune_gemm_plan(GemmPlan plan, std::stop_token stop, const GemmTuneOptio
                  ": no cuBLASLt algorithm could be timed; the runtime will use the heuristic");
       }
     }
-    double sum = 0, worst_us = 0;
-    for (const GemmChoice& c : p.choices) sum += c.speedup(), worst_us = std::max(worst_us, c.us);
+    double sum = 0;
     for (const GemmChoice& c : p.choices) {
+      sum += c.speedup();
       if (!best || c.speedup() > best->speedup()) best = &c, best_problem = &p;
     }
     log_info("  [", index, "/", plan.problems.size(), "] ", join(p.uses), " n=", p.n, " k=", p.k, ": ",
              p.choices.size(), " sizes up to m=", p.max_m, ", ",
-             p.choices.empty() ? 1.0 : sum / static_cast<double>(p.choices.size()), "x the heuristic's speed (",
-             seconds_since(problem_start), " s)");
+             fixed(p.choices.empty() ? 1.0 : sum / static_cast<double>(p.choices.size()), 3),
+             "x the heuristic's speed (", fixed(seconds_since(problem_start), 1), " s)");
   }
   plan.seconds = seconds_since(start);
   std::string note;
   if (best && best->speedup() > 1.0) {
-    note = concat(", best ", best->speedup(), "x: ", join(best_problem->uses), " m=", best->m);
+    note = concat(", best ", fixed(best->speedup(), 2), "x: ", join(best_problem->uses), " m=", best->m, " (",
+                  fixed(best->default_us, 1), " -> ", fixed(best->us, 1), " us)");
   }
-  log_info("tuned ", plan.tuned_choices(), " GEMM shapes in ", plan.seconds, " s: ", plan.mean_speedup(),
-           "x cuBLASLt's heuristic's speed on average", note);
+  log_info("tuned ", plan.tuned_choices(), " GEMM shapes in ", fixed(plan.seconds, 1),
+           " s: ", fixed(plan.mean_speedup(), 3), "x cuBLASLt's heuristic's speed on average", note);
   if (tally.differed > 0 || tally.refused > 0) {
     log_info("  of ", tally.proposed, " heuristic answers, ", tally.refused, " were not accepted and ", tally.differed,
              " differed bytewise once rebuilt from their attributes (timed as rebuilt)");
