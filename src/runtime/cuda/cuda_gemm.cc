@@ -148,7 +148,8 @@ CudaGemm::CudaGemm(cudaStream_t stream, GemmPlan plan) : stream_(stream), plan_(
                 cudaGetErrorString(status), ")");
   }
   if (!plan_.tuned) {
-    log_info("GEMMs: cuBLASLt's heuristic chooses each algorithm (", plan_.reason, ")");
+    // Engines without 16-bit GEMMs (fp32) or from before tuning say nothing.
+    if (!plan_.problems.empty()) log_info("GEMMs: cuBLASLt's heuristic chooses each algorithm (", plan_.reason, ")");
   } else {
     log_info("GEMMs: ", plan_.tuned_choices(), " algorithms measured on ", plan_.device, " (", plan_.arch,
              ", cuBLASLt ", plan_.cublaslt_version, ")");
@@ -175,14 +176,14 @@ const CudaGemm::Prepared& CudaGemm::prepare(const Key& key) {
     cublasStatus_t status = algo_from_attributes(lt_, key.dtype, choice->algo, &p.algo);
     if (status == CUBLAS_STATUS_SUCCESS) status = p.descriptors->validate(lt_, p.algo, &workspace);
     chosen = status == CUBLAS_STATUS_SUCCESS && workspace <= kGemmWorkspaceBytes;
-    if (!chosen) {
+    if (!chosen && noted_.insert({key.n, key.k, choice->m}).second) {
       log_warn("GEMM n=", key.n, " k=", key.k, " m=", key.m, ": the engine's choice for m <= ", choice->m, " (",
                describe(choice->algo), ") does not run here (",
                status == CUBLAS_STATUS_SUCCESS ? concat("needs ", workspace, " bytes of workspace")
                                                : std::string(cublasLtGetStatusName(status)),
                "); using cuBLASLt's heuristic");
     }
-  } else if (plan_.tuned && untuned_noted_.insert({key.n, key.k}).second) {
+  } else if (plan_.tuned && noted_.insert({key.n, key.k, 0}).second) {
     log_info("GEMM n=", key.n, " k=", key.k, " m=", key.m,
              ": the engine has no measured choice for it; using cuBLASLt's heuristic");
   }

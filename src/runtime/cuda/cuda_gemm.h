@@ -17,8 +17,8 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <unordered_map>
-#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -98,7 +98,8 @@ class CudaGemm {
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
   std::unordered_map<Key, Prepared, KeyHash> prepared_;
-  std::set<std::pair<int64_t, int64_t>> untuned_noted_;  // (n, k) whose missing choices were logged
+  // Fallbacks already logged: (n, k, bucket), bucket 0 for shapes without a choice.
+  std::set<std::tuple<int64_t, int64_t, int64_t>> noted_;
 };
 
 }  // namespace kiln::runtime::cuda
