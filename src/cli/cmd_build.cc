@@ -17,7 +17,7 @@ namespace kiln::cli {
 namespace {
 
 struct BuildArgs {
-  std::string model, output, dtype, target = "auto", properties_dir;
+  std::string model, output, dtype, target = "auto", properties_dir, tune = "on";
   std::optional<int> tp;  // unset: serving.properties, else 1
   int64_t max_batch_size = 0, max_input_len = 0, max_output_len = 0, max_num_tokens = 0;
   bool force = false;
@@ -82,6 +82,9 @@ void run_build(BuildArgs a) {
   o.max_num_tokens = given(a.max_num_tokens);
   o.force = a.force;
   o.hf_overrides = a.overrides;
+  o.kernel_tuner = [tune = a.tune == "on"](const engine::Manifest& m, std::stop_token stop) {
+    return runtime::tune_kernel_choices(m, tune, stop);
+  };
   const compiler::BuildReport r = compiler::build_engine(o);
   log_info("built ", r.family, " engine ", a.output, ": ", r.tensors, " tensors, ",
            static_cast<double>(r.engine_bytes) / (1 << 20), " MiB in ", r.seconds, " s");
@@ -114,6 +117,11 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--max-input-len", args->max_input_len, "Longest prompt (default: the model's context)");
   cmd->add_option("--max-output-len", args->max_output_len, "Most new tokens (default: the model's context)");
   cmd->add_option("--max-num-tokens", args->max_num_tokens, "Most tokens per engine step (default 4096)");
+  cmd->add_option("--tune", args->tune,
+                  "on (default): for a cuda target whose GPU this machine has, time cuBLASLt's candidate algorithms "
+                  "for every GEMM shape the engine runs and store the fastest in it (seconds to a minute); off: "
+                  "store none, cuBLASLt's heuristic chooses at run time (as for cuda:sm_XY built without that GPU)")
+      ->check(CLI::IsMember({"on", "off"}));
   cmd->add_flag("--force", args->force, "Replace an existing output directory");
   cmd->add_option("--hf-override", args->overrides,
                   "key=value patch of config.json, e.g. baichuan_version=2 (repeatable)");

@@ -2,10 +2,28 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "core/error.h"
 #include "engine/engine_reader.h"
+#include "runtime/gemm_plan.h"
 
 namespace kiln::cli {
 namespace {
+
+// What the engine records of its GEMM algorithms (CUDA engines only).
+void print_gemm_choices(const engine::Manifest& m) {
+  if (!m.kernel_choices.contains(runtime::kGemmChoicesKey)) return;
+  std::string line;
+  try {
+    const runtime::GemmPlan plan = runtime::GemmPlan::from_kernel_choices(m.kernel_choices);
+    line = plan.tuned ? concat(plan.tuned_choices(), " shapes measured on ", plan.device, " (", plan.arch,
+                               ", cuBLASLt ", plan.cublaslt_version, ") in ", plan.seconds, " s: ", plan.mean_speedup(),
+                               "x the heuristic's speed on average")
+                      : concat("cuBLASLt's heuristic (not measured: ", plan.reason, ")");
+  } catch (const Error& e) {
+    line = e.what();
+  }
+  std::printf("gemms         %s\n", line.c_str());
+}
 
 void run_inspect(const std::string& dir, bool check) {
   const engine::Manifest m = engine::Engine::read_manifest(dir);
@@ -38,6 +56,7 @@ void run_inspect(const std::string& dir, bool check) {
   for (const auto& r : m.ranks) tensors += r.tensors.size();
   std::printf("size          %.2f MiB in %zu tensors over %zu rank blob(s)\n",
               static_cast<double>(m.total_bytes()) / (1 << 20), tensors, m.ranks.size());
+  print_gemm_choices(m);
   std::printf("built         %s in %.2f s from %s\n", m.created.c_str(), m.build_seconds, m.source.c_str());
   if (check) {
     engine::Engine::open(dir, std::nullopt).verify_checksums();

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,14 @@
 #include "engine/target.h"
 
 namespace kiln::compiler {
+
+// Measures kernel choices for an engine on the build machine: the cli and the
+// server pass the runtime's tuner (runtime::tune_kernel_choices), which the
+// compiler may not depend on. Called with the manifest as it will be written
+// (but for its rank tables), on a thread of its own while the tensors are
+// written; what it returns becomes the manifest's kernel_choices. A stop is
+// requested when the build fails meanwhile.
+using KernelTuner = std::function<nlohmann::json(const engine::Manifest& manifest, std::stop_token stop)>;
 
 struct BuildOptions {
   std::filesystem::path model;   // HuggingFace checkpoint directory
@@ -22,6 +33,7 @@ struct BuildOptions {
   std::optional<int64_t> max_batch_size, max_input_len, max_output_len, max_num_tokens;
   bool force = false;
   std::vector<std::string> hf_overrides;  // key=value patches of config.json
+  KernelTuner kernel_tuner;               // unset: kernel_choices stays empty
 };
 
 // Parses "fp32", "fp16", "bf16" (and their long names) as a build dtype.

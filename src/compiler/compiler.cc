@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "checkpoint/checkpoint.h"
 #include "checkpoint/hf_config.h"
@@ -458,9 +459,6 @@ BuildReport build_engine(const BuildOptions& o) {
   log_info("building ", spec.family, " (", spec.hf_architecture, ") for ", o.target.describe(), ": ", spec.num_layers,
            " layers, hidden ", spec.hidden_size, ", ", dtype_name(dtype), ", tp ", o.tensor_parallel);
   std::vector<std::unique_ptr<TensorWork>> work = plan_tensors(tensors, weights, spec, dtype, o.tensor_parallel);
-  engine::EngineWriter writer(o.output, o.tensor_parallel, o.force);
-  write_tensors(work, writer);
-  copy_tokenizer_files(o.model, writer);
 
   engine::Manifest m;
   m.kiln_version = kVersion;
@@ -473,6 +471,29 @@ BuildReport build_engine(const BuildOptions& o) {
   m.limits = limits;
   m.source = fs::absolute(o.model).lexically_normal().string();
   m.created = utc_now();
+
+  engine::EngineWriter writer(o.output, o.tensor_parallel, o.force);
+  // Kernel tuning needs the shapes and the GPU, not the weights: it runs while
+  // they are written. Should the writing fail, the thread is stopped and joined
+  // before the writer removes its temporary directory.
+  nlohmann::json kernel_choices = nlohmann::json::object();
+  std::exception_ptr tuning_error;
+  std::jthread tuning;
+  if (o.kernel_tuner) {
+    tuning = std::jthread([&o, &kernel_choices, &tuning_error, manifest = m](std::stop_token stop) {
+      try {
+        kernel_choices = o.kernel_tuner(manifest, stop);
+      } catch (...) {
+        tuning_error = std::current_exception();
+      }
+    });
+  }
+  write_tensors(work, writer);
+  copy_tokenizer_files(o.model, writer);
+  if (tuning.joinable()) tuning.join();
+  if (tuning_error) std::rethrow_exception(tuning_error);
+  m.kernel_choices = std::move(kernel_choices);
+
   m.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   writer.commit(m);
 

@@ -1,10 +1,15 @@
 #include "runtime/backend_factory.h"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include "core/error.h"
+#include "core/log.h"
+#include "runtime/gemm_plan.h"
 #ifdef KILN_WITH_CUDA
 #include "runtime/cuda/cuda_backend.h"
+#include "runtime/cuda/cuda_gemm_tuner.h"
 #endif
 
 namespace kiln::runtime {
@@ -12,11 +17,26 @@ namespace {
 
 #ifdef KILN_WITH_CUDA
 std::optional<engine::Target> gpu_target(std::string* why) { return cuda_device_target(why); }
+GemmPlan tune_on_gpu(GemmPlan plan, std::stop_token stop) { return cuda::tune_gemm_plan(std::move(plan), stop); }
+
+// The engine's GEMM plan, read leniently: a plan this kiln cannot read leaves
+// the choice to cuBLASLt's heuristic rather than refusing the engine.
+GemmPlan engine_gemm_plan(const engine::Manifest& manifest) {
+  try {
+    return GemmPlan::from_kernel_choices(manifest.kernel_choices);
+  } catch (const Error& e) {
+    log_warn(e.what(), "; cuBLASLt's heuristic chooses the GEMM algorithms");
+    GemmPlan plan;
+    plan.reason = "the engine's choices are unreadable";
+    return plan;
+  }
+}
 #else
 std::optional<engine::Target> gpu_target(std::string* why) {
   *why = "this kiln binary was built without the CUDA toolkit";
   return std::nullopt;
 }
+GemmPlan tune_on_gpu(GemmPlan plan, std::stop_token) { return plan; }  // unreachable: no GPU target without CUDA
 #endif
 
 }  // namespace
@@ -62,9 +82,37 @@ engine::Target runtime_target_for(const engine::Target& built) {
 std::unique_ptr<Backend> make_backend(const engine::Manifest& manifest) {
   if (manifest.target.backend == "cpu") return make_cpu_backend();
 #ifdef KILN_WITH_CUDA
-  if (manifest.target.backend == "cuda") return make_cuda_backend(manifest.dtype);
+  if (manifest.target.backend == "cuda") return make_cuda_backend(manifest.dtype, engine_gemm_plan(manifest));
 #endif
   throw_error("no backend here runs engines built for ", manifest.target.describe());
+}
+
+nlohmann::json tune_kernel_choices(const engine::Manifest& manifest, bool tune, std::stop_token stop) {
+  nlohmann::json choices = nlohmann::json::object();
+  if (manifest.target.backend != "cuda") return choices;
+  GemmPlan plan = GemmPlan::for_manifest(manifest);
+  if (plan.problems.empty()) {
+    if (plan.reason.empty()) plan.reason = "every product has at most 8 rows: the gemv kernel runs them";
+  } else if (!tune) {
+    plan.reason = "--tune off";
+  } else {
+    std::string why;
+    const std::optional<engine::Target> here = gpu_target(&why);
+    if (!here) {
+      plan.reason = concat("no GPU here to measure on: ", why);
+    } else if (*here != manifest.target) {
+      plan.reason = concat("built for ", manifest.target.arch, " on a machine whose GPU is ", here->arch);
+    } else {
+      try {
+        plan = tune_on_gpu(std::move(plan), stop);
+      } catch (const Error& e) {
+        throw_error("measuring the GEMM algorithms failed (--tune off skips it): ", e.what());
+      }
+    }
+  }
+  if (!plan.tuned) log_info("GEMM algorithms not measured (", plan.reason, "); cuBLASLt's heuristic will choose them");
+  choices[kGemmChoicesKey] = plan.to_json();
+  return choices;
 }
 
 }  // namespace kiln::runtime

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <stop_token>
 #include <string>
 
 #include "engine/manifest.h"
@@ -24,5 +26,13 @@ engine::Target runtime_target_for(const engine::Target& built);
 
 // The backend that runs `manifest`'s engine here.
 std::unique_ptr<Backend> make_backend(const engine::Manifest& manifest);
+
+// The kernel_choices of an engine about to be written with `manifest` (all
+// but its rank tables): empty for the CPU target; for the CUDA target the
+// engine's GEMMs (runtime/gemm_plan.h), measured on this machine's GPU when
+// `tune` and the GPU has the engine's architecture, else recorded untuned with
+// the reason (the runtime then lets cuBLASLt's heuristic choose). Throws on a
+// CUDA failure while measuring, or when `stop` is requested.
+nlohmann::json tune_kernel_choices(const engine::Manifest& manifest, bool tune, std::stop_token stop = {});
 
 }  // namespace kiln::runtime

@@ -112,6 +112,9 @@ fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o) {
   b.max_output_len = o.max_output_len;
   b.max_num_tokens = o.max_num_tokens;
   b.force = true;
+  b.kernel_tuner = [](const engine::Manifest& m, std::stop_token stop) {
+    return runtime::tune_kernel_choices(m, /*tune=*/true, stop);
+  };
   fs::create_directories(o.cache_dir);
   compiler::build_engine(b);
   return cached;

@@ -81,10 +81,51 @@ TEST_F(BuildErrors, NamedCudaArchitectureBuildsWithoutTheGpu) {
   const auto manifest = read_json(engine() / "engine.json");
   EXPECT_EQ(manifest.at("target").at("backend"), "cuda");
   EXPECT_EQ(manifest.at("target").at("arch"), "sm_90");
+  // An fp32 engine's products are cublasSgemm: nothing to measure, and it says so.
+  const auto& gemm = manifest.at("kernel_choices").at("gemm");
+  EXPECT_EQ(gemm.at("tuned"), false);
+  EXPECT_THAT(gemm.at("reason").get<std::string>(), HasSubstr("cublasSgemm"));
   if (runtime::resolve_target("auto") == engine::Target{"cuda", "sm_90"}) return;  // it would run here
   const auto g = run_kiln("generate --engine " + engine().string() + " --input-ids 1,2");
   EXPECT_NE(g.status, 0);
   EXPECT_THAT(g.output, HasSubstr("was built for cuda sm_90"));
+}
+
+// A 16-bit engine for a GPU this machine lacks records its GEMMs untuned, and why.
+TEST_F(BuildErrors, CudaEngineBuiltWithoutItsGpuIsUntuned) {
+  make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
+  const auto r = build("--target cuda:sm_80 --dtype fp16 --max-batch-size 16 --max-num-tokens 64");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto gemm = read_json(engine() / "engine.json").at("kernel_choices").at("gemm");
+  EXPECT_EQ(gemm.at("dtype"), "fp16");
+  EXPECT_EQ(gemm.at("arch"), "sm_80");
+  EXPECT_FALSE(gemm.at("problems").empty());
+  if (runtime::resolve_target("auto") != engine::Target{"cuda", "sm_80"}) {
+    EXPECT_EQ(gemm.at("tuned"), false);
+    EXPECT_FALSE(gemm.at("reason").get<std::string>().empty());
+  }
+  // --tune off: never measured, whatever the machine.
+  const auto off = build("--target cuda:sm_80 --dtype fp16 --tune off --force");
+  ASSERT_EQ(off.status, 0) << off.output;
+  const auto off_gemm = read_json(engine() / "engine.json").at("kernel_choices").at("gemm");
+  EXPECT_EQ(off_gemm.at("tuned"), false);
+  EXPECT_EQ(off_gemm.at("reason"), "--tune off");
+  EXPECT_THAT(run_kiln("inspect " + engine().string()).output,
+              HasSubstr("gemms         cuBLASLt's heuristic (not measured: --tune off)"));
+}
+
+TEST_F(BuildErrors, CpuEnginesHaveNoKernelChoices) {
+  make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
+  const auto r = build("--target cpu");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(read_json(engine() / "engine.json").at("kernel_choices"), nlohmann::json::object());
+}
+
+TEST_F(BuildErrors, MalformedTuneRefused) {
+  make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
+  const auto r = build("--tune maybe");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("--tune"));
 }
 
 TEST_F(BuildErrors, MalformedTargetRefused) {

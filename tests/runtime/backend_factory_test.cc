@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "runtime/gemm_plan.h"
 
 namespace kiln::runtime {
 namespace {
@@ -60,6 +61,38 @@ TEST(BackendFactory, CudaNeedsAGpu) {
                 runtime_target_for({"cuda", "sm_90"});
               }),
               HasSubstr("built for cuda sm_90, but this machine cannot run it"));
+}
+
+engine::Manifest fp16_manifest(const engine::Target& target) {
+  engine::Manifest m;
+  m.target = target;
+  m.dtype = DType::f16;
+  m.spec.vocab_size = 300;
+  m.spec.hidden_size = 64;
+  m.spec.num_heads = 4;
+  m.spec.num_kv_heads = 4;
+  m.spec.head_dim = 16;
+  m.spec.intermediate_size = 128;
+  m.limits.max_batch_size = 16;
+  m.limits.max_num_tokens = 256;
+  return m;
+}
+
+TEST(BackendFactory, CpuEnginesHaveNoKernelChoices) {
+  EXPECT_EQ(tune_kernel_choices(fp16_manifest(engine::host_cpu_target()), true), nlohmann::json::object());
+}
+
+TEST(BackendFactory, UntunedCudaEnginesRecordTheirGemmsAndWhy) {
+  const nlohmann::json off = tune_kernel_choices(fp16_manifest({"cuda", "sm_90"}), false);
+  const GemmPlan plan = GemmPlan::from_kernel_choices(off);
+  EXPECT_FALSE(plan.tuned);
+  EXPECT_EQ(plan.reason, "--tune off");
+  EXPECT_EQ(plan.arch, "sm_90");
+  EXPECT_EQ(plan.problems.size(), 5u);
+  if (resolve_target("auto").backend == "cuda") return;  // a GPU here could measure them
+  const GemmPlan no_gpu = GemmPlan::from_kernel_choices(tune_kernel_choices(fp16_manifest({"cuda", "sm_90"}), true));
+  EXPECT_FALSE(no_gpu.tuned);
+  EXPECT_THAT(no_gpu.reason, HasSubstr("no GPU here to measure on"));
 }
 
 }  // namespace

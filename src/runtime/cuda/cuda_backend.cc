@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "runtime/cuda/cuda_check.h"
+#include "runtime/cuda/cuda_gemm.h"
 #include "runtime/cuda/cuda_kernels.h"
 #include "runtime/cuda/op_profile.h"
 
@@ -152,14 +153,6 @@ class UploadStaging {
   std::size_t next_ = 0;
 };
 
-cudaDataType_t cuda_type(DType d) {
-  switch (d) {
-    case DType::f16: return CUDA_R_16F;
-    case DType::bf16: return CUDA_R_16BF;
-    default: return CUDA_R_32F;
-  }
-}
-
 const float* f32(const Weight& w) {
   if (w.dtype != DType::f32) throw_error("internal: expected an fp32 weight, got ", dtype_name(w.dtype));
   return static_cast<const float*>(w.data);
@@ -167,7 +160,7 @@ const float* f32(const Weight& w) {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(DType kv_dtype) : kv_dtype_(kv_dtype) {
+  CudaBackend(DType kv_dtype, GemmPlan gemm_plan) : kv_dtype_(kv_dtype) {
     std::string why;
     if (!cuda_device_target(&why)) throw_error("the CUDA target needs an NVIDIA GPU: ", why);
     check(cudaSetDevice(0), "cudaSetDevice");
@@ -186,6 +179,7 @@ class CudaBackend final : public Backend {
     // KILN_CUDA_PREFILL=cores keeps 16-bit prefill attention on CUDA cores (for comparison).
     const char* prefill = std::getenv("KILN_CUDA_PREFILL");
     prefill_on_tensor_cores_ = !(prefill && std::string_view(prefill) == "cores");
+    gemm_ = std::make_unique<cuda::CudaGemm>(stream_, std::move(gemm_plan));
   }
 
   ~CudaBackend() override {
@@ -383,11 +377,13 @@ class CudaBackend final : public Backend {
     } else {
       void* x16 = operand_.get(static_cast<std::size_t>(rows * k) * 2, "a converted GEMM operand");
       cuda::convert_from_f32(x, rows * k, w.dtype, x16, stream_);
-      check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(rows),
-                         static_cast<int>(k), &one, w.data, cuda_type(w.dtype), static_cast<int>(k), x16,
-                         cuda_type(w.dtype), static_cast<int>(k), &beta, out, CUDA_R_32F, static_cast<int>(n),
-                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-            "cublasGemmEx");
+      if (!gemm_->run(x16, w.data, w.dtype, rows, n, k, out, accumulate)) {
+        const cudaDataType_t type = w.dtype == DType::bf16 ? CUDA_R_16BF : CUDA_R_16F;
+        check(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(rows),
+                           static_cast<int>(k), &one, w.data, type, static_cast<int>(k), x16, type, static_cast<int>(k),
+                           &beta, out, CUDA_R_32F, static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+              "cublasGemmEx");
+      }
     }
     if (b) cuda::add_bias(out, b, rows, n, stream_);
   }
@@ -621,6 +617,7 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   std::shared_ptr<void> cublas_workspace_;
+  std::unique_ptr<cuda::CudaGemm> gemm_;  // 16-bit products above the gemv's rows
   cuda::OpProfile profile_;
   UploadStaging staging_;
   std::vector<RankKv> kv_;
@@ -646,6 +643,8 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(DType kv_dtype) { return std::make_unique<CudaBackend>(kv_dtype); }
+std::unique_ptr<Backend> make_cuda_backend(DType kv_dtype, GemmPlan gemm_plan) {
+  return std::make_unique<CudaBackend>(kv_dtype, std::move(gemm_plan));
+}
 
 }  // namespace kiln::runtime

@@ -1,0 +1,108 @@
+// The CUDA backend's products with 16-bit weights above the gemv's rows:
+// cublasLtMatmul with the algorithm the engine's build measured fastest for
+// the weight's (n, k) and the step's m bucket (runtime/gemm_plan.h), rebuilt
+// from its stored attributes and checked once per shape; cuBLASLt's heuristic
+// where the engine has no choice or its choice does not run here.
+//
+// After the first call for a shape, a call only enqueues the product: the
+// descriptors and the algorithm are cached per (n, k, m, dtype) and the
+// workspace is allocated once, so products may be captured in CUDA graphs.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "core/dtype.h"
+#include "runtime/gemm_plan.h"
+
+namespace kiln::runtime::cuda {
+
+// The device workspace every product may use; the tuner offers candidates the same.
+inline constexpr std::size_t kGemmWorkspaceBytes = std::size_t{32} << 20;
+
+// cublasLtGetVersion(), e.g. 130000 for 13.0.0.
+int64_t cublaslt_version();
+
+// The cuBLASLt descriptors of one product as the runtime runs it: row-major
+// out[m, n] (fp32) = x[m, k] * W[n, k]^T, with x and W in `dtype` (fp16 or
+// bf16), fp32 accumulation and scale. In cuBLASLt's column-major terms:
+// D[n, m] = op(A)^T B with A = W stored [k, n], B = x stored [k, m], C = D = out.
+class GemmDescriptors {
+ public:
+  GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype);
+  ~GemmDescriptors();
+  GemmDescriptors(const GemmDescriptors&) = delete;
+  GemmDescriptors& operator=(const GemmDescriptors&) = delete;
+
+  // cuBLASLt's heuristic's first `count` answers (best first) that run with
+  // kGemmWorkspaceBytes of workspace.
+  std::vector<cublasLtMatmulHeuristicResult_t> heuristic(cublasLtHandle_t lt, int count) const;
+  // cublasLtMatmulAlgoCheck for this shape; on success *workspace is what the algorithm needs.
+  cublasStatus_t validate(cublasLtHandle_t lt, const cublasLtMatmulAlgo_t& algo, std::size_t* workspace) const;
+  // Enqueues out = x * W^T (beta 0), or out += x * W^T with `accumulate` (beta 1).
+  cublasStatus_t run(cublasLtHandle_t lt, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, float* out,
+                     bool accumulate, void* workspace, cudaStream_t stream) const;
+
+ private:
+  cublasLtMatmulDesc_t op_ = nullptr;
+  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;
+};
+
+// An algorithm's documented configuration attributes (nullopt when cuBLASLt
+// does not answer them all), and an algorithm rebuilt from them
+// (cublasLtMatmulAlgoInit, then each attribute set) for products with
+// `dtype` operands as GemmDescriptors describes them.
+std::optional<GemmAlgo> algo_attributes(const cublasLtMatmulAlgo_t& algo);
+cublasStatus_t algo_from_attributes(cublasLtHandle_t lt, DType dtype, const GemmAlgo& attributes,
+                                    cublasLtMatmulAlgo_t* algo);
+
+class CudaGemm {
+ public:
+  // Products run on `stream`; `plan` holds the engine's choices (may be untuned).
+  CudaGemm(cudaStream_t stream, GemmPlan plan);
+  ~CudaGemm();
+  CudaGemm(const CudaGemm&) = delete;
+  CudaGemm& operator=(const CudaGemm&) = delete;
+
+  // Row-major out[m, n] = x[m, k] * w[n, k]^T (+ out with `accumulate`): x and
+  // w in `dtype` (fp16 or bf16), out fp32, all device pointers aligned as
+  // cudaMalloc's (256 bytes).
+  // False, having run nothing, when cuBLASLt has no algorithm for the shape or
+  // an operand is not 256-byte aligned: the caller runs cublasGemmEx instead.
+  bool run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out, bool accumulate);
+
+ private:
+  struct Key {
+    int64_t n, k, m;
+    DType dtype;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& key) const;
+  };
+  struct Prepared {
+    std::unique_ptr<GemmDescriptors> descriptors;
+    cublasLtMatmulAlgo_t algo{};
+    bool usable = true;  // false: no cuBLASLt algorithm (GemmEx runs it)
+  };
+  const Prepared& prepare(const Key& key);
+
+  cudaStream_t stream_;
+  GemmPlan plan_;
+  cublasLtHandle_t lt_ = nullptr;
+  void* workspace_ = nullptr;
+  std::unordered_map<Key, Prepared, KeyHash> prepared_;
+  // Fallbacks already logged: (n, k, bucket), bucket 0 for shapes without a choice.
+  std::set<std::tuple<int64_t, int64_t, int64_t>> noted_;
+};
+
+}  // namespace kiln::runtime::cuda
