@@ -3,6 +3,8 @@
 // bytes of the weight row per step (8 fp16/bf16 or 4 fp32 values), with the
 // activation rows read through the L1 cache, fp32 accumulation, a warp
 // reduction at the end. Bandwidth-bound by design: the weights are the bytes.
+#include <cstdlib>
+
 #include "runtime/cuda/cuda_common.cuh"
 #include "runtime/cuda/cuda_kernels.h"
 
@@ -64,23 +66,28 @@ __device__ __forceinline__ void accumulate8(const float* x, int64_t K, int64_t k
 }
 
 // K a multiple of 8 (16-byte aligned weight rows and activation rows).
-template <typename T, int M, bool NORM>
+// SPLIT warps share each output feature, taking every SPLIT-th 256-element
+// chunk of its row: short rows (few output features) then get more warps, so
+// more loads are in flight and each warp's run is shorter; shared memory sums
+// the warps' parts.
+template <typename T, int M, bool NORM, int SPLIT>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_vec_kernel(const float* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                     float* __restrict__ out, int64_t K, int64_t N, bool accumulate, const float* __restrict__ g,
                     float eps) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t n = blockIdx.x * int64_t{kWarps} + warp;
-  if (n >= N) return;
-  const T* wr = w + n * K;
+  static_assert(kWarps % SPLIT == 0, "a block holds whole features");
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = warp % SPLIT;
+  const int64_t n = blockIdx.x * int64_t{kWarps / SPLIT} + warp / SPLIT;
+  if (SPLIT == 1 && n >= N) return;
+  const T* wr = w + min(n, N - 1) * K;
   float acc[M], ss[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = ss[m] = 0.f;
   // kDepth weight loads issued before any is used: enough bytes in flight to
   // cover device-memory latency with few warps per SM.
   constexpr int kDepth = 4;
-  constexpr int64_t kStep = 32 * 8;
-  int64_t k = lane * 8;
+  constexpr int64_t kStep = 32 * 8 * SPLIT;
+  int64_t k = lane * 8 + part * 32 * 8;
   for (; k + (kDepth - 1) * kStep < K; k += kDepth * kStep) {
     float wf[kDepth][8];
 #pragma unroll
@@ -88,15 +95,43 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int u = 0; u < kDepth; ++u) accumulate8<M, NORM>(x, K, k + u * kStep, wf[u], g, acc, ss);
   }
-  for (; k < K; k += kStep) {
-    float wf[8];
-    load8(wr + k, wf);
-    accumulate8<M, NORM>(x, K, k, wf, g, acc, ss);
+  // The last (fewer than kDepth) chunks of the row, their loads in flight together.
+  if (k < K) {
+    float wf[kDepth - 1][8];
+#pragma unroll
+    for (int u = 0; u < kDepth - 1; ++u) {
+      if (k + u * kStep < K) load8(wr + k + u * kStep, wf[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < kDepth - 1; ++u) {
+      if (k + u * kStep < K) accumulate8<M, NORM>(x, K, k + u * kStep, wf[u], g, acc, ss);
+    }
+  }
+  if constexpr (SPLIT > 1) {
+    __shared__ float parts[kWarps][M][2];
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const float a = warp_sum(acc[m]), q = NORM ? warp_sum(ss[m]) : 0.f;
+      if (lane == 0) parts[warp][m][0] = a, parts[warp][m][1] = q;
+    }
+    __syncthreads();
+    if (part != 0 || n >= N) return;
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      acc[m] = ss[m] = 0.f;
+      for (int p = 0; p < SPLIT; ++p) acc[m] += parts[warp + p][m][0], ss[m] += parts[warp + p][m][1];
+    }
+  } else {
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      acc[m] = warp_sum(acc[m]);
+      if constexpr (NORM) ss[m] = warp_sum(ss[m]);
+    }
   }
 #pragma unroll
   for (int m = 0; m < M; ++m) {
-    float v = warp_sum(acc[m]);
-    if constexpr (NORM) v *= rsqrtf(warp_sum(ss[m]) / static_cast<float>(K) + eps);
+    float v = acc[m];
+    if constexpr (NORM) v *= rsqrtf(ss[m] / static_cast<float>(K) + eps);
     if (lane == 0) out[m * N + n] = v + (bias ? bias[n] : 0.f) + (accumulate ? out[m * N + n] : 0.f);
   }
 }
@@ -116,14 +151,36 @@ __global__ void gemv_scalar_kernel(const float* x, int64_t rows, const T* w, con
   }
 }
 
+// KILN_CUDA_GEMV_SPLIT=0 keeps one warp per output feature (for comparison).
+bool gemv_split_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("KILN_CUDA_GEMV_SPLIT");
+    return !(v && v[0] == '0');
+  }();
+  return on;
+}
+
 template <typename T, int M>
 void launch_vec(const float* x, const T* w, const float* bias, float* out, int64_t K, int64_t N, bool accumulate,
                 const float* g, float eps, cudaStream_t stream) {
+  // Fewer output features than about two warps per SM slot's worth: split
+  // each over two warps (the out and down products of a 7B model).
+  if (N < 8192 && gemv_split_enabled()) {
+    constexpr int kFeatures = kWarps / 2;
+    if (g) {
+      gemv_vec_kernel<T, M, true, 2>
+          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
+    } else {
+      gemv_vec_kernel<T, M, false, 2>
+          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
+    }
+    return;
+  }
   if (g) {
-    gemv_vec_kernel<T, M, true>
+    gemv_vec_kernel<T, M, true, 1>
         <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
   } else {
-    gemv_vec_kernel<T, M, false>
+    gemv_vec_kernel<T, M, false, 1>
         <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
   }
 }
