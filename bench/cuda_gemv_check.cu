@@ -47,8 +47,8 @@ __device__ __forceinline__ float dot8(const uint4& u, const float* x) {
 
 // ROWS output features per warp, DEPTH 16-byte loads per row in flight, one x row.
 template <int DEPTH, int ROWS, bool NOALLOC, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) variant(const float* __restrict__ x, const __half* __restrict__ w,
-                                                      float* __restrict__ out, int K, int N) {
+__global__ void __launch_bounds__(WARPS * 32)
+    variant(const float* __restrict__ x, const __half* __restrict__ w, float* __restrict__ out, int K, int N) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n0 = (blockIdx.x * WARPS + warp) * ROWS;
   if (n0 >= N) return;
@@ -81,8 +81,8 @@ __global__ void __launch_bounds__(WARPS * 32) variant(const float* __restrict__ 
 // One output feature per warp, the next DEPTH loads issued before the last
 // DEPTH are used (software pipelining: the warp always has loads in flight).
 template <int DEPTH, bool NOALLOC, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) pipelined(const float* __restrict__ x, const __half* __restrict__ w,
-                                                        float* __restrict__ out, int K, int N) {
+__global__ void __launch_bounds__(WARPS * 32)
+    pipelined(const float* __restrict__ x, const __half* __restrict__ w, float* __restrict__ out, int K, int N) {
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int n = blockIdx.x * WARPS + warp;
   if (n >= N) return;
@@ -116,8 +116,8 @@ __global__ void __launch_bounds__(WARPS * 32) pipelined(const float* __restrict_
 // burst of loads), the block's warps cover consecutive slices of the same
 // rows, and shared memory sums them: many short warps, several waves.
 template <int SLICE, bool NOALLOC>
-__global__ void __launch_bounds__(256) split_k(const float* __restrict__ x, const __half* __restrict__ w,
-                                               float* __restrict__ out, int K, int N) {
+__global__ void __launch_bounds__(256)
+    split_k(const float* __restrict__ x, const __half* __restrict__ w, float* __restrict__ out, int K, int N) {
   __shared__ float part[8][8];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int slices = (K + SLICE - 1) / SLICE;
@@ -221,7 +221,8 @@ int main() {
   void* copy_dst = nullptr;
   ok(cudaMalloc(&copy_dst, bytes / 2), "cudaMalloc");
   const float copy_ms = median_ms([&] { cudaMemcpyAsync(copy_dst, w, bytes / 2, cudaMemcpyDeviceToDevice); });
-  const float read_ms = median_ms([&] { read_all<<<132 * 8, 512>>>(reinterpret_cast<const uint4*>(w), bytes / 16, sink); });
+  const float read_ms =
+      median_ms([&] { read_all<<<132 * 8, 512>>>(reinterpret_cast<const uint4*>(w), bytes / 16, sink); });
   std::printf("copy (read+write) %.0f GB/s, read-only sweep %.0f GB/s\n", 2.0 * (bytes / 2) / copy_ms / 1e6,
               bytes / read_ms / 1e6);
 
@@ -234,16 +235,13 @@ int main() {
     auto next_w = [&] { return w + per * (copy++ % kCopies); };
     const double gb = per * 2 / 1e9;
     auto rate = [&](float ms) { return gb / ms * 1e3; };
-    const float kiln_ms = median_ms([&] {
-      kiln::runtime::cuda::gemv(x, 1, next_w(), kiln::DType::f16, s.k, s.n, nullptr, ref, false, nullptr);
-    });
+    const float kiln_ms = median_ms(
+        [&] { kiln::runtime::cuda::gemv(x, 1, next_w(), kiln::DType::f16, s.k, s.n, nullptr, ref, false, nullptr); });
     float best = kiln_ms;
-    auto run = [&](auto kernel, int rows_per_warp) {
-      constexpr int kWarps = 8;
-      const unsigned blocks = (s.n + kWarps * rows_per_warp - 1) / (kWarps * rows_per_warp);
-      const float ms = median_ms([&] { kernel<<<blocks, kWarps * 32>>>(x, next_w(), out, s.k, s.n); });
-      // Same bytes as kiln's: compare with its result on copy 0.
-      kernel<<<blocks, kWarps * 32>>>(x, w, out, s.k, s.n);
+    // Times `launch(weights)`, then checks its output against kiln's gemv on the same bytes (copy 0).
+    auto measure = [&](auto launch) {
+      const float ms = median_ms([&] { launch(next_w()); });
+      launch(w);
       kiln::runtime::cuda::gemv(x, 1, w, kiln::DType::f16, s.k, s.n, nullptr, ref, false, nullptr);
       std::vector<float> a(s.n), b(s.n);
       cudaMemcpy(a.data(), out, s.n * 4, cudaMemcpyDeviceToHost);
@@ -253,6 +251,11 @@ int main() {
       if (err > 1e-3) std::printf("  MISMATCH %g\n", err);
       best = std::min(best, ms);
       return rate(ms);
+    };
+    auto run = [&](auto kernel, int rows_per_warp) {
+      constexpr int kWarps = 8;
+      const unsigned blocks = (s.n + kWarps * rows_per_warp - 1) / (kWarps * rows_per_warp);
+      return measure([&](const __half* weights) { kernel<<<blocks, kWarps * 32>>>(x, weights, out, s.k, s.n); });
     };
     const double r1 = run(variant<4, 1, false, 8>, 1), r2 = run(variant<8, 1, false, 8>, 1),
                  r5 = run(variant<4, 1, true, 8>, 1), p2 = run(pipelined<2, false, 8>, 1),
@@ -260,21 +263,11 @@ int main() {
                  p8 = run(pipelined<8, false, 8>, 1);
     // split_k: one block per row.
     auto run_split = [&](auto kernel) {
-      const float ms = median_ms([&] { kernel<<<s.n, 256>>>(x, next_w(), out, s.k, s.n); });
-      kernel<<<s.n, 256>>>(x, w, out, s.k, s.n);
-      kiln::runtime::cuda::gemv(x, 1, w, kiln::DType::f16, s.k, s.n, nullptr, ref, false, nullptr);
-      std::vector<float> a(s.n), b(s.n);
-      cudaMemcpy(a.data(), out, s.n * 4, cudaMemcpyDeviceToHost);
-      cudaMemcpy(b.data(), ref, s.n * 4, cudaMemcpyDeviceToHost);
-      double err = 0;
-      for (int i = 0; i < s.n; ++i) err = std::max(err, double(std::fabs(a[i] - b[i])));
-      if (err > 1e-3) std::printf("  MISMATCH %g\n", err);
-      best = std::min(best, ms);
-      return rate(ms);
+      return measure([&](const __half* weights) { kernel<<<s.n, 256>>>(x, weights, out, s.k, s.n); });
     };
     const double s1 = run_split(split_k<1024, false>), s2 = run_split(split_k<2048, false>);
-    std::printf("%-20s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f   GB/s\n", s.name, rate(kiln_ms),
-                r1, r2, r5, p2, p4, p4n, p8, s1, s2);
+    std::printf("%-20s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f   GB/s\n", s.name, rate(kiln_ms), r1,
+                r2, r5, p2, p4, p4n, p8, s1, s2);
     total_kiln += kiln_ms;
     total_best += best;
     total_bytes += gb;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "runtime/gemm_plan.h"
+#include "support/error_of.h"
 
 namespace kiln::runtime {
 namespace {
@@ -17,14 +18,7 @@ namespace {
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(BackendFactory, CpuTargetIsThisMachine) {
   EXPECT_EQ(resolve_target("cpu"), engine::host_cpu_target());

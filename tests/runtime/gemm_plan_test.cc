@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "support/error_of.h"
 
 namespace kiln::runtime {
 namespace {
@@ -17,14 +18,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 ModelSpec llama2_7b() {
   ModelSpec s;

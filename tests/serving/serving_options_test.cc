@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "serving/properties_file.h"
+#include "support/error_of.h"
 
 namespace kiln::serving {
 namespace {
@@ -51,16 +52,7 @@ class TempDir {
 };
 
 // The message of the kiln::Error that `f` throws, or "" (and a failure) when it throws none.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no kiln::Error thrown";
-  return "";
-}
+using test::error_of;
 
 std::vector<std::pair<std::string, std::string>> key_values(const std::vector<Property>& properties) {
   std::vector<std::pair<std::string, std::string>> out;

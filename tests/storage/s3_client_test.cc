@@ -13,6 +13,7 @@
 #include "storage/parallel.h"
 #include "storage/ranged_download.h"
 #include "storage/sigv4.h"
+#include "support/error_of.h"
 #include "support/temp_dir.h"
 
 namespace kiln::storage {
@@ -20,15 +21,7 @@ namespace {
 
 using test::MotoServer;
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no error thrown";
-  return "";
-}
+using test::error_of;
 
 TEST(S3ClientTest, PutGetHeadRangeListDelete) {
   MotoServer server;

@@ -276,24 +276,8 @@ __device__ __forceinline__ void unpack(const uint4& raw, const float*, float* f)
   f[2] = __uint_as_float(raw.z);
   f[3] = __uint_as_float(raw.w);
 }
-__device__ __forceinline__ void unpack(const uint4& raw, const __half*, float* f) {
-  const auto* h = reinterpret_cast<const __half2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 t = __half22float2(h[i]);
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
-}
-__device__ __forceinline__ void unpack(const uint4& raw, const __nv_bfloat16*, float* f) {
-  const auto* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 t = __bfloat1622float2(h[i]);
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
-}
+__device__ __forceinline__ void unpack(const uint4& raw, const __half* type, float* f) { unpack8(raw, type, f); }
+__device__ __forceinline__ void unpack(const uint4& raw, const __nv_bfloat16* type, float* f) { unpack8(raw, type, f); }
 
 // Which partitions of a row hold keys: the row's first key and key count.
 struct RowKeys {
