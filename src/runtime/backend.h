@@ -142,6 +142,21 @@ class Backend {
   virtual void scale_add_rows(const float* src, const std::vector<int64_t>& rows, const std::vector<float>& weights,
                               int64_t cols, float* out) = 0;
   virtual void add_bias(float* x, const Weight& bias, int64_t rows) = 0;
+
+  // Mixture-of-experts routing without the host (decode steps): per row of
+  // `rows` x `experts` router logits, softmax, the top_k experts (ties to the
+  // lower index) and their weights, renormalized over the k when `normalize`.
+  // Writes weights[rows][experts] (0 where a row does not use the expert) and
+  // used[experts] (1 where some row does, else 0), both backend memory.
+  virtual void route_experts(const float* router_logits, int64_t rows, int64_t experts, int64_t top_k, bool normalize,
+                             float* weights, float* used) = 0;
+  // linear(), or nothing when *flag (backend memory) is 0: an expert no row uses.
+  virtual void linear_if(const float* flag, const float* x, int64_t rows, const Weight& w, const Weight* bias,
+                         float* out, bool accumulate = false) = 0;
+  // x[r] += weights[r * stride] * src[r] for rows of `cols` floats whose weight is
+  // not 0; nothing when *flag is 0 (an expert's output into the residual).
+  virtual void scale_add_if(const float* flag, const float* src, const float* weights, int64_t stride, int64_t rows,
+                            int64_t cols, float* x) = 0;
   // out[i] = x[rows[i]] for rows of `cols` floats.
   virtual void gather_rows(const float* x, const std::vector<int64_t>& rows, int64_t cols, float* out) = 0;
   // out[i] = x[step.logit_rows[i]] for rows of `cols` floats.

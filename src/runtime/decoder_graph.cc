@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "runtime/expert_routing.h"
 
 namespace kiln::runtime {
 
@@ -72,7 +73,9 @@ enum Slot : std::size_t {
   kLogits,
   kRouter,
   kExpertIn,
-  kExpertOut
+  kExpertOut,
+  kRouteWeights,
+  kRouteUsed
 };
 
 // x += attention(normed): every rank's output projection accumulates into x
@@ -125,9 +128,11 @@ const LayerWeights& DecoderGraph::layer_weights(int rank, int64_t layer) const {
 // `norm_of` (one rank only): the input is the raw residual and that layer's MLP
 // norm is applied inside the first projection (Backend::norm_linear).
 void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed,
-                             int64_t rows, float* out, const LayerWeights* norm_of) {
+                             int64_t rows, float* out, const LayerWeights* norm_of, const float* run_if) {
   auto first_projection = [&](const Weight& w, const Weight* bias, float* result) {
-    if (norm_of) {
+    if (run_if) {
+      backend_.linear_if(run_if, normed, rows, w, bias, result);
+    } else if (norm_of) {
       backend_.norm_linear(spec_.norm, normed, norm_of->mlp_norm,
                            norm_of->mlp_norm_bias ? &norm_of->mlp_norm_bias : nullptr, spec_.norm_eps, rows, w, bias,
                            scratch(kNormed, rows * spec_.hidden_size), result);
@@ -149,38 +154,46 @@ void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& w
       first_projection(w.up, w.up_bias ? &w.up_bias : nullptr, act);
       backend_.activation(spec_.activation, act, rows * w.up.rows());
     }
-    backend_.linear(act, rows, w.down, nullptr, out, /*accumulate=*/true);
+    if (run_if) {
+      backend_.linear_if(run_if, act, rows, w.down, nullptr, out, /*accumulate=*/true);
+    } else {
+      backend_.linear(act, rows, w.down, nullptr, out, /*accumulate=*/true);
+    }
   }
   if (weights(0).down_bias) backend_.add_bias(out, weights(0).down_bias, rows);
 }
 
-// Mixtral-style routing: softmax over the router's logits, the top k experts
-// per token (renormalized to sum to 1 when the spec says so), each expert run
-// on the rows routed to it and its output added to x with the routing weight.
+// Mixtral-style routing (runtime/expert_routing.h): each token's top k
+// experts, each expert run on the rows routed to it and its output added to x
+// with the routing weight. A few rows (decode) are routed on the backend: every
+// expert some row uses runs on all of them (the same weight bytes; a row whose
+// weight is 0 adds nothing), and unused experts are skipped there, so the step
+// never waits for the host. Larger steps route on the host and gather rows.
 void DecoderGraph::moe_block(int64_t layer, const float* normed, int64_t rows, float* x) {
   const int64_t H = spec_.hidden_size, E = spec_.num_experts, K = spec_.experts_per_token;
   float* router = scratch(kRouter, rows * E);
   backend_.linear(normed, rows, layer_weights(0, layer).router, nullptr, router);
+  if (rows <= kDeviceRoutedRows) {
+    float* weights = scratch(kRouteWeights, rows * E);
+    float* used = scratch(kRouteUsed, E);
+    backend_.route_experts(router, rows, E, K, spec_.moe_normalize_topk, weights, used);
+    float* expert_out = scratch(kExpertOut, rows * H);
+    for (int64_t e = 0; e < E; ++e) {
+      backend_.fill(expert_out, 0.f, rows * H);
+      dense_mlp([&](int rank) -> const MlpWeights& { return layer_weights(rank, layer).experts[e]; }, normed, rows,
+                expert_out, nullptr, used + e);
+      backend_.scale_add_if(used + e, expert_out, weights + e, E, rows, H, x);
+    }
+    return;
+  }
   std::vector<float> logits(static_cast<std::size_t>(rows * E));
   backend_.copy_to_host(router, rows * E, logits.data());
   std::vector<std::vector<int64_t>> routed_rows(static_cast<std::size_t>(E));
   std::vector<std::vector<float>> routed_weights(static_cast<std::size_t>(E));
-  std::vector<double> probs(static_cast<std::size_t>(E));
-  std::vector<int64_t> order(static_cast<std::size_t>(E));
   for (int64_t r = 0; r < rows; ++r) {
-    const float* l = logits.data() + r * E;
-    const double top = *std::max_element(l, l + E);
-    double sum = 0;
-    for (int64_t e = 0; e < E; ++e) sum += probs[e] = std::exp(l[e] - top);
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + K, order.end(),
-                      [&](int64_t a, int64_t b) { return probs[a] > probs[b] || (probs[a] == probs[b] && a < b); });
-    double chosen = 0;
-    for (int64_t k = 0; k < K; ++k) chosen += probs[order[k]];
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t e = order[k];
-      routed_rows[e].push_back(r);
-      routed_weights[e].push_back(static_cast<float>(probs[e] / (spec_.moe_normalize_topk ? chosen : sum)));
+    for (const ExpertChoice& c : choose_experts(logits.data() + r * E, E, K, spec_.moe_normalize_topk)) {
+      routed_rows[c.expert].push_back(r);
+      routed_weights[c.expert].push_back(c.weight);
     }
   }
   for (int64_t e = 0; e < E; ++e) {
@@ -226,8 +239,9 @@ void DecoderGraph::forward(const StepInput& step, StepOutput& result, bool full_
   check_step(step);
   backend_.prepare_step(step);
   // Decode steps repeat their shape from step to step: the backend may record
-  // them once per batch size. Experts route on the host, so MoE steps cannot.
-  bool decode = spec_.num_experts == 0 && n == rows;
+  // them once per batch size. Experts route on the host above a few rows, so
+  // larger MoE steps cannot.
+  bool decode = (spec_.num_experts == 0 || rows <= kDeviceRoutedRows) && n == rows;
   for (const auto& s : step.seqs) decode = decode && s.count == 1;
   for (int64_t i = 0; decode && i < n; ++i) decode = step.logit_rows[static_cast<std::size_t>(i)] == i;
   if (decode) {

@@ -49,6 +49,8 @@ class DecoderGraph {
 
  private:
   static constexpr int64_t kBlockSize = 16;
+  // MoE steps of at most this many rows route on the backend (no host wait).
+  static constexpr int64_t kDeviceRoutedRows = 8;
   float* scratch(std::size_t slot, int64_t floats);
   // The device work of a step, up to the logits summary.
   void run_layers(const StepInput& step);
@@ -58,9 +60,10 @@ class DecoderGraph {
   void attention_block(int64_t layer, const float* normed, const StepInput& step, float* x, bool fused_norm = false);
   void mlp_block(int64_t layer, const float* normed, int64_t rows, float* x, bool fused_norm = false);
   void moe_block(int64_t layer, const float* normed, int64_t rows, float* x);
-  // Adds one dense MLP over `rows` to out, its shard on each rank given by `weights(rank)`.
+  // Adds one dense MLP over `rows` to out, its shard on each rank given by `weights(rank)`;
+  // with `run_if` (backend memory) its products run only where *run_if != 0.
   void dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed, int64_t rows,
-                 float* out, const LayerWeights* norm_of = nullptr);
+                 float* out, const LayerWeights* norm_of = nullptr, const float* run_if = nullptr);
   const LayerWeights& layer_weights(int rank, int64_t layer) const;
 
   ModelSpec spec_;

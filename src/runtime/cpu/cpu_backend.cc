@@ -9,6 +9,7 @@
 #include "core/thread_pool.h"
 #include "runtime/backend.h"
 #include "runtime/cpu/cpu_kernels.h"
+#include "runtime/expert_routing.h"
 #include "runtime/sampler.h"
 
 namespace kiln::runtime {
@@ -215,6 +216,33 @@ class CpuBackend final : public Backend {
     const int64_t cols = bias.rows();
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < cols; ++c) x[r * cols + c] += b[c];
+    }
+  }
+
+  void route_experts(const float* router_logits, int64_t rows, int64_t experts, int64_t top_k, bool normalize,
+                     float* weights, float* used) override {
+    std::fill(used, used + experts, 0.f);
+    std::fill(weights, weights + rows * experts, 0.f);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (const ExpertChoice& c : choose_experts(router_logits + r * experts, experts, top_k, normalize)) {
+        weights[r * experts + c.expert] = c.weight;
+        used[c.expert] = 1.f;
+      }
+    }
+  }
+
+  void linear_if(const float* flag, const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out,
+                 bool accumulate) override {
+    if (*flag != 0.f) linear(x, rows, w, bias, out, accumulate);
+  }
+
+  void scale_add_if(const float* flag, const float* src, const float* weights, int64_t stride, int64_t rows,
+                    int64_t cols, float* x) override {
+    if (*flag == 0.f) return;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float w = weights[r * stride];
+      if (w == 0.f) continue;
+      for (int64_t c = 0; c < cols; ++c) x[r * cols + c] += w * src[r * cols + c];
     }
   }
 

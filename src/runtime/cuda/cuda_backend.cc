@@ -483,6 +483,30 @@ class CudaBackend final : public Backend {
     cuda::add_bias(x, f32(bias), rows, bias.rows(), stream_);
   }
 
+  void route_experts(const float* router_logits, int64_t rows, int64_t experts, int64_t top_k, bool normalize,
+                     float* weights, float* used) override {
+    cuda::route_experts(router_logits, rows, experts, top_k, normalize, weights, used, stream_);
+  }
+
+  void linear_if(const float* flag, const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out,
+                 bool accumulate) override {
+    if (rows <= cuda::kGemvMaxRows) {
+      auto timed = profile_.scope("gemv", stream_);
+      cuda::gemv(x, rows, w.data, w.dtype, w.cols(), w.rows(), bias ? f32(*bias) : nullptr, out, accumulate, stream_,
+                 flag);
+      return;
+    }
+    // Larger products ask the host (the graph routes only decode steps here).
+    float host = 0.f;
+    copy_to_host(flag, 1, &host);
+    if (host != 0.f) linear(x, rows, w, bias, out, accumulate);
+  }
+
+  void scale_add_if(const float* flag, const float* src, const float* weights, int64_t stride, int64_t rows,
+                    int64_t cols, float* x) override {
+    cuda::scale_add_if(flag, src, weights, stride, rows, cols, x, stream_);
+  }
+
   void gather_rows(const float* x, const std::vector<int64_t>& rows, int64_t cols, float* out) override {
     const int64_t* d_rows = gather_rows_.upload(rows, stream_, "gathered rows");
     cuda::gather_rows(x, d_rows, static_cast<int64_t>(rows.size()), cols, out, stream_);

@@ -57,7 +57,8 @@ template <typename T, int M, bool NORM, int SPLIT>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_vec_kernel(const float* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                     float* __restrict__ out, int64_t K, int64_t N, bool accumulate, const float* __restrict__ g,
-                    float eps) {
+                    float eps, const float* __restrict__ run_if) {
+  if (run_if && *run_if == 0.f) return;  // an expert no row uses
   static_assert(kWarps % SPLIT == 0, "a block holds whole features");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = warp % SPLIT;
   const int64_t n = blockIdx.x * int64_t{kWarps / SPLIT} + warp / SPLIT;
@@ -122,7 +123,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 // Any K: one element per lane per step.
 template <typename T>
 __global__ void gemv_scalar_kernel(const float* x, int64_t rows, const T* w, const float* bias, float* out, int64_t K,
-                                   int64_t N, bool accumulate) {
+                                   int64_t N, bool accumulate, const float* run_if) {
+  if (run_if && *run_if == 0.f) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t n = blockIdx.x * int64_t{kWarps} + warp;
   if (n >= N) return;
@@ -145,41 +147,41 @@ bool gemv_split_enabled() {
 
 template <typename T, int M>
 void launch_vec(const float* x, const T* w, const float* bias, float* out, int64_t K, int64_t N, bool accumulate,
-                const float* g, float eps, cudaStream_t stream) {
+                const float* g, float eps, const float* run_if, cudaStream_t stream) {
   // Fewer output features than about two warps per SM slot's worth: split
   // each over two warps (the out and down products of a 7B model).
   if (N < 8192 && gemv_split_enabled()) {
     constexpr int kFeatures = kWarps / 2;
     if (g) {
       gemv_vec_kernel<T, M, true, 2>
-          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
+          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
     } else {
       gemv_vec_kernel<T, M, false, 2>
-          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
+          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
     }
     return;
   }
   if (g) {
     gemv_vec_kernel<T, M, true, 1>
-        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
+        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
   } else {
     gemv_vec_kernel<T, M, false, 1>
-        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps);
+        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
   }
 }
 
 template <typename T>
 void launch_rows(int64_t rows, const float* x, const T* w, const float* bias, float* out, int64_t K, int64_t N,
-                 bool accumulate, const float* g, float eps, cudaStream_t stream) {
+                 bool accumulate, const float* g, float eps, const float* run_if, cudaStream_t stream) {
   switch (rows) {
-    case 1: return launch_vec<T, 1>(x, w, bias, out, K, N, accumulate, g, eps, stream);
-    case 2: return launch_vec<T, 2>(x, w, bias, out, K, N, accumulate, g, eps, stream);
-    case 3: return launch_vec<T, 3>(x, w, bias, out, K, N, accumulate, g, eps, stream);
-    case 4: return launch_vec<T, 4>(x, w, bias, out, K, N, accumulate, g, eps, stream);
-    case 5: return launch_vec<T, 5>(x, w, bias, out, K, N, accumulate, g, eps, stream);
-    case 6: return launch_vec<T, 6>(x, w, bias, out, K, N, accumulate, g, eps, stream);
-    case 7: return launch_vec<T, 7>(x, w, bias, out, K, N, accumulate, g, eps, stream);
-    case 8: return launch_vec<T, 8>(x, w, bias, out, K, N, accumulate, g, eps, stream);
+    case 1: return launch_vec<T, 1>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 2: return launch_vec<T, 2>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 3: return launch_vec<T, 3>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 4: return launch_vec<T, 4>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 5: return launch_vec<T, 5>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 6: return launch_vec<T, 6>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 7: return launch_vec<T, 7>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 8: return launch_vec<T, 8>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
     default: throw_error("internal: gemv takes 1 to ", kGemvMaxRows, " rows, not ", rows);
   }
 }
@@ -187,15 +189,15 @@ void launch_rows(int64_t rows, const float* x, const T* w, const float* bias, fl
 }  // namespace
 
 void gemv(const float* x, int64_t rows, const void* w, DType dtype, int64_t in, int64_t out_features, const float* bias,
-          float* out, bool accumulate, cudaStream_t stream) {
+          float* out, bool accumulate, cudaStream_t stream, const float* run_if) {
   dispatch_dtype(dtype, [&](auto t) {
     using T = decltype(t);
     const T* wt = static_cast<const T*>(w);
     if (in % 8 == 0) {
-      launch_rows<T>(rows, x, wt, bias, out, in, out_features, accumulate, nullptr, 0.f, stream);
+      launch_rows<T>(rows, x, wt, bias, out, in, out_features, accumulate, nullptr, 0.f, run_if, stream);
     } else {
-      gemv_scalar_kernel<T><<<blocks_for(out_features, kWarps), kWarps * 32, 0, stream>>>(x, rows, wt, bias, out, in,
-                                                                                          out_features, accumulate);
+      gemv_scalar_kernel<T><<<blocks_for(out_features, kWarps), kWarps * 32, 0, stream>>>(
+          x, rows, wt, bias, out, in, out_features, accumulate, run_if);
     }
   });
   check_launch("gemv");
@@ -208,7 +210,8 @@ void rms_norm_gemv(const float* x, int64_t rows, const float* norm_weight, float
   if (!rms_norm_gemv_supported(rows, in)) throw_error("internal: rms_norm_gemv needs rows <= 8 and in % 8 == 0");
   dispatch_dtype(dtype, [&](auto t) {
     using T = decltype(t);
-    launch_rows<T>(rows, x, static_cast<const T*>(w), bias, out, in, out_features, false, norm_weight, eps, stream);
+    launch_rows<T>(rows, x, static_cast<const T*>(w), bias, out, in, out_features, false, norm_weight, eps, nullptr,
+                   stream);
   });
   check_launch("rms_norm_gemv");
 }

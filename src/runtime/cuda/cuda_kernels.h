@@ -30,7 +30,7 @@ constexpr int64_t kGemvMaxRows = 8;
 // weight-bandwidth-bound product, one warp per output feature, 16-byte loads.
 // `accumulate` adds to out (the residual) instead of overwriting it.
 void gemv(const float* x, int64_t rows, const void* w, DType dtype, int64_t in, int64_t out_features, const float* bias,
-          float* out, bool accumulate, cudaStream_t stream);
+          float* out, bool accumulate, cudaStream_t stream, const float* run_if = nullptr);
 // gemv of RMSNorm(x) (weight norm_weight, eps) without writing the normalized
 // rows: decode's norm costs no launch and no pass of its own.
 bool rms_norm_gemv_supported(int64_t rows, int64_t in);
@@ -123,6 +123,16 @@ void scale_add_rows(const float* src, const int64_t* rows, const float* weights,
 // Per row: argmax (first of equal maxima), its logit, log(sum(exp(row))); device outputs.
 void logits_summary(const float* logits, int64_t rows, int64_t vocab, int32_t* argmax, float* max_logit,
                     float* log_sum_exp, cudaStream_t stream);
+// Expert routing of `rows` rows of `experts` router logits
+// (runtime::choose_experts' rules; experts <= 64, top_k <= 16): weights[rows][experts]
+// (0 where unused) and used[experts] (1 or 0), device arrays.
+constexpr int kMaxRoutedExperts = 64, kMaxExpertsPerToken = 16;
+void route_experts(const float* logits, int64_t rows, int64_t experts, int64_t top_k, bool normalize, float* weights,
+                   float* used, cudaStream_t stream);
+// x[r] += weights[r * stride] * src[r] where that weight is not 0; nothing when *flag == 0.
+void scale_add_if(const float* flag, const float* src, const float* weights, int64_t stride, int64_t rows, int64_t cols,
+                  float* x, cudaStream_t stream);
+
 // One logit row's sampling parameters (runtime::sample_token's rules).
 struct SampleChoice {
   double temperature = 1, top_p = 1, uniform = 0;
