@@ -202,6 +202,10 @@ void run_bench(const BenchArgs& a) {
     if (const std::string why = bench.unfit(a.input_len, a.output_len); !why.empty()) {
       skipped(row, concat("batch ", batch), why);
     } else {
+      // Untimed first: the step shapes this batch brings (prefill chunks, decode at
+      // this batch size) load their kernels (CUDA loads each on first use) and
+      // record their graphs, as a server's first requests would.
+      bench.run(static_cast<std::size_t>(concurrent), a.input_len, 3);
       log_info("bench: batch ", batch, " (", concurrent, " concurrent), ", a.input_len, " prompt + ", a.output_len,
                " new tokens each");
       const TimedRun t = bench.run(static_cast<std::size_t>(batch), a.input_len, a.output_len);
@@ -231,6 +235,7 @@ void run_bench(const BenchArgs& a) {
     skipped(long_ttft, "long-prompt ttft", why);
   } else {
     log_info("bench: time to first token, ", a.ttft_len, " prompt tokens");
+    bench.run(1, a.ttft_len, 1);  // untimed first, as above
     const TimedRun t = bench.run(1, a.ttft_len, 1);
     long_ttft["output_tokens"] = t.total_tokens();
     long_ttft["ttft_seconds"] = t.wall();

@@ -52,6 +52,7 @@ struct Pack<__nv_bfloat16> {
 // d += a * b for one m16n8k16 tile, fp32 accumulators.
 template <typename T>
 __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // older targets never launch it (mma_supported)
   if constexpr (std::is_same_v<T, __half>) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -65,6 +66,24 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint3
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
+#else
+  (void)d, (void)a, (void)b0, (void)b1;
+#endif
+}
+
+// mma.sync.m16n8k16 needs compute capability 8.0 (the binary may also carry
+// code for older GPUs, e.g. CMAKE_CUDA_ARCHITECTURES=75).
+bool mma_supported() {
+  static const bool supported = [] {
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major >= 8;
+  }();
+  return supported;
 }
 
 template <int D>
@@ -254,7 +273,7 @@ void launch(const float* qkv, const AttentionShape& shape, const StepRows& step,
 }  // namespace
 
 bool prefill_attention_mma_supports(int head_dim, DType kv_dtype) {
-  return (kv_dtype == DType::f16 || kv_dtype == DType::bf16) && head_dim % 8 == 0 && head_dim <= 128;
+  return (kv_dtype == DType::f16 || kv_dtype == DType::bf16) && head_dim % 8 == 0 && head_dim <= 128 && mma_supported();
 }
 
 void prefill_attention_mma(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles,
