@@ -27,11 +27,14 @@ void ok(cudaError_t e, const char* what) {
 
 __device__ __forceinline__ uint4 load_weights(const __half* p, bool no_allocate) {
   uint4 u;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   if (no_allocate) {
     asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
                  : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
                  : "l"(p));
-  } else {
+  } else
+#endif
+  {
     u = __ldg(reinterpret_cast<const uint4*>(p));
   }
   return u;
