@@ -80,6 +80,13 @@ __device__ __forceinline__ int64_t cache_slot(const int32_t* table, int pos, int
   return int64_t{table[pos / block_size]} * block_size + pos % block_size;
 }
 
+// A kernel takes more than 48 KiB of dynamic shared memory only once asked to.
+template <typename Kernel>
+bool allow_shared_memory(Kernel kernel, std::size_t bytes, const char* what) {
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)), what);
+  return true;
+}
+
 inline unsigned blocks_for(int64_t n, int threads) { return static_cast<unsigned>((n + threads - 1) / threads); }
 
 // Calls f with the device element type of a stored dtype.

@@ -128,12 +128,8 @@ template <typename KV, int D>
 void launch(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles, int num_tiles,
             const KV* keys, const KV* values, float* out, cudaStream_t stream) {
   constexpr std::size_t bytes = shared_bytes<D>();
-  static const bool raised = [] {
-    check(cudaFuncSetAttribute(prefill_attention_kernel<KV, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(bytes)),
-          "cudaFuncSetAttribute (prefill attention)");
-    return true;
-  }();
+  static const bool raised =
+      allow_shared_memory(prefill_attention_kernel<KV, D>, bytes, "cudaFuncSetAttribute (prefill attention)");
   (void)raised;
   const dim3 grid(static_cast<unsigned>(shape.num_heads), static_cast<unsigned>(num_tiles));
   prefill_attention_kernel<KV, D><<<grid, kThreads, bytes, stream>>>(qkv, shape, step, tiles, keys, values, out);

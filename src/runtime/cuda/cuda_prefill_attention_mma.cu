@@ -259,12 +259,8 @@ template <typename T, int D>
 void launch(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles, int num_tiles,
             const T* keys, const T* values, float* out, cudaStream_t stream) {
   constexpr std::size_t bytes = shared_bytes<D>();
-  static const bool raised = [] {
-    check(cudaFuncSetAttribute(prefill_attention_mma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               static_cast<int>(bytes)),
-          "cudaFuncSetAttribute (prefill attention, tensor cores)");
-    return true;
-  }();
+  static const bool raised = allow_shared_memory(prefill_attention_mma_kernel<T, D>, bytes,
+                                                 "cudaFuncSetAttribute (prefill attention, tensor cores)");
   (void)raised;
   const dim3 grid(static_cast<unsigned>(shape.num_heads), static_cast<unsigned>(num_tiles));
   prefill_attention_mma_kernel<T, D><<<grid, kThreads, bytes, stream>>>(qkv, shape, step, tiles, keys, values, out);
