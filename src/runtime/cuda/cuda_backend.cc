@@ -50,7 +50,8 @@ class DeviceBuffer final : public Buffer {
 // A device array that grows to the largest size asked for (step metadata,
 // converted operands). Reuse is safe: every use is ordered on the one stream.
 // It grows by powers of two, and counts each move in `generation` (recorded
-// steps hold its address, and are recorded again after it moves).
+// steps hold its address, and are recorded again after it moves); buffers no
+// recorded step uses pass null.
 class Scratch {
  public:
   explicit Scratch(int64_t* generation) : generation_(generation) {}
@@ -61,7 +62,7 @@ class Scratch {
       memory_.reset();
       memory_ = device_alloc(size, what);
       bytes_ = size;
-      ++*generation_;
+      if (generation_) ++*generation_;
     }
     return memory_.get();
   }
@@ -659,9 +660,11 @@ class CudaBackend final : public Backend {
   const cuda::QueryTile* tiles_ = nullptr;
   cudaEvent_t step_copied_ = nullptr;
   PinnedBuffer step_host_, summary_host_, sample_host_;
-  Scratch step_device_{&generation_}, moe_rows_{&generation_}, moe_weights_{&generation_}, gather_rows_{&generation_},
-      operand_{&generation_}, summary_{&generation_}, sample_history_{&generation_}, sample_choices_{&generation_},
-      sample_workspace_{&generation_}, sample_out_{&generation_};
+  // Used inside recorded decode steps: their moves invalidate the recordings.
+  Scratch step_device_{&generation_}, operand_{&generation_}, summary_{&generation_};
+  // Used only outside them (sampling, MoE steps routed on the host).
+  Scratch moe_rows_{nullptr}, moe_weights_{nullptr}, gather_rows_{nullptr}, sample_history_{nullptr},
+      sample_choices_{nullptr}, sample_workspace_{nullptr}, sample_out_{nullptr};
   Scratch attention_workspace_{&generation_};  // the decode attention's partial results
 };
 
