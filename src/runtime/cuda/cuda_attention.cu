@@ -390,25 +390,20 @@ __global__ void __launch_bounds__(kSplitThreads)
   lookup(k0, slot);
   for (; k0 < end; k0 += kStride) {
     // Every K and V load of the iteration is issued before any of them is used.
+    auto load_rows = [&](const KV* cache, uint4(&raw)[U][NV]) {
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+#pragma unroll
+        for (int j = 0; j < NV; ++j) {
+          const bool ok = slot[u] >= 0 && sub + j * LANES < d_vectors;
+          const int64_t at = int64_t{slot[u]} * kv_width + head_offset + (sub + j * LANES) * VEC;
+          raw[u][j] = ok ? __ldg(reinterpret_cast<const uint4*>(cache + at)) : make_uint4(0, 0, 0, 0);
+        }
+      }
+    };
     uint4 k_raw[U][NV], v_raw[U][NV];
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-#pragma unroll
-      for (int j = 0; j < NV; ++j) {
-        const bool ok = slot[u] >= 0 && sub + j * LANES < d_vectors;
-        const int64_t at = int64_t{slot[u]} * kv_width + head_offset + (sub + j * LANES) * VEC;
-        k_raw[u][j] = ok ? __ldg(reinterpret_cast<const uint4*>(keys + at)) : make_uint4(0, 0, 0, 0);
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-#pragma unroll
-      for (int j = 0; j < NV; ++j) {
-        const bool ok = slot[u] >= 0 && sub + j * LANES < d_vectors;
-        const int64_t at = int64_t{slot[u]} * kv_width + head_offset + (sub + j * LANES) * VEC;
-        v_raw[u][j] = ok ? __ldg(reinterpret_cast<const uint4*>(values + at)) : make_uint4(0, 0, 0, 0);
-      }
-    }
+    load_rows(keys, k_raw);
+    load_rows(values, v_raw);
     int next[U];
     lookup(k0 + kStride, next);
 
