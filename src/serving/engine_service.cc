@@ -78,7 +78,7 @@ EngineService::~EngineService() {
 
 std::shared_ptr<Job> EngineService::submit(JobRequest request) {
   runtime::check_request(limits_, graph_.spec().vocab_size, request.prompt, request.max_new_tokens);
-  runtime::Sampler check(request.sampling);  // refuses invalid sampling parameters now, not in the loop
+  runtime::check_sampling(request.sampling);  // refuses invalid sampling parameters now, not in the loop
   std::shared_ptr<Job> job;
   {
     std::lock_guard<std::mutex> lock(mutex_);
