@@ -1,5 +1,7 @@
 #include "checkpoint/hf_config.h"
 
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 
 #include "core/error.h"
@@ -89,9 +91,15 @@ std::string HfConfig::model_type() const { return get_string("model_type", ""); 
 int64_t HfConfig::get_int(const std::string& key) const {
   const auto& v = value(key);
   if (v.is_null()) fail(key, "is missing");
+  // Range checks before every conversion: 2^64 - 1 read as int64 would be -1,
+  // and casting an out-of-range double (1e400 parses as infinity) is undefined.
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    fail(key, "is out of range, got " + v.dump());
+  }
   if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))) {
-    return static_cast<int64_t>(v.get<double>());
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::abs(d) < 9.0e18 && d == std::trunc(d)) return static_cast<int64_t>(d);
   }
   fail(key, "must be an integer, got " + v.dump());
 }

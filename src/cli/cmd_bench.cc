@@ -25,6 +25,7 @@ struct BenchArgs {
   int64_t input_len = 128, output_len = 128, ttft_len = 2048;
   std::optional<double> roofline_gbps;
   uint64_t seed = 0;
+  bool no_verify_weights = false;
 };
 
 // "1,16,64" -> {1, 16, 64}; empty string when valid, else what is wrong (CLI11 names the option).
@@ -131,7 +132,7 @@ void run_bench(const BenchArgs& a) {
   parse_batches(a.batches, &batches);  // validated by the option's check
 
   log_info("bench: loading ", a.engine);
-  auto session = EngineSession::open(a.engine);
+  auto session = EngineSession::open(a.engine, !a.no_verify_weights);
   const engine::Manifest& m = session->engine.manifest();
   Bench bench(*session, a.seed);
   const engine::Limits& limits = bench.limits();
@@ -345,6 +346,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", a->seed, "Seed of the random prompts (default 0)");
   cmd->add_option("--json", a->json, "Also write every number as one JSON object to this file");
+  cmd->add_flag("--no-verify-weights", a->no_verify_weights, "Load without checking the blobs' checksums");
   cmd->callback([a] { run_bench(*a); });
 }
 

@@ -18,7 +18,7 @@ namespace {
 struct GenerateArgs {
   std::string engine, input_ids, prompt, chat;
   int64_t max_new_tokens = 32;
-  bool greedy = false, json = false, ignore_eos = false;
+  bool greedy = false, json = false, ignore_eos = false, no_verify_weights = false;
   std::optional<double> temperature, top_p;
   std::optional<int64_t> top_k;
   double repetition_penalty = 1.0;
@@ -67,7 +67,7 @@ void run_generate(const GenerateArgs& a) {
   request.sampling.seed = a.seed;
   request.sampling.repetition_penalty = a.repetition_penalty;
 
-  auto session = EngineSession::open(a.engine);
+  auto session = EngineSession::open(a.engine, !a.no_verify_weights);
   // Text prompts stream their continuation as it is produced (special tokens left out).
   std::optional<tokenizer::IncrementalDetokenizer> stream;
   if (prompt.tokenizer && !a.json) stream.emplace(*prompt.tokenizer, /*skip_special_tokens=*/true);
@@ -123,6 +123,7 @@ void add_generate_command(CLI::App& app) {
                   "HuggingFace does (default 1: off)");
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep generating past end-of-sequence tokens");
   cmd->add_flag("--json", a->json, "Print one JSON object with output_ids and timings");
+  cmd->add_flag("--no-verify-weights", a->no_verify_weights, "Load without checking the blobs' checksums");
   cmd->callback([a] { run_generate(*a); });
 }
 

@@ -17,6 +17,7 @@ struct ServeArgs {
   std::string properties_dir = ".";
   std::string model_id, host;
   int port = -1;
+  bool no_verify_weights = false;
 };
 
 // The demo model: beside the binary's source tree, or next to an installed binary.
@@ -35,6 +36,7 @@ void run_serve(const ServeArgs& a) {
   if (!a.model_id.empty()) environment.emplace_back("OPTION_MODEL_ID", a.model_id);
   if (a.port >= 0) environment.emplace_back("OPTION_PORT", std::to_string(a.port));
   if (!a.host.empty()) environment.emplace_back("OPTION_HOST", a.host);
+  if (a.no_verify_weights) environment.emplace_back("OPTION_VERIFY_WEIGHTS", "false");
   const auto options = serving::load_serving_options(a.properties_dir, environment);
   for (const auto& note : options.notes) log_info("note: ", note);
   for (const auto& warning : options.warnings) log_warn(warning);
@@ -55,6 +57,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--model-id", a->model_id, "Engine or checkpoint directory (option.model_id)");
   cmd->add_option("--port", a->port, "Port (option.port; default 8080; 0 picks a free one)");
   cmd->add_option("--host", a->host, "Address to listen on (option.host; default 0.0.0.0)");
+  cmd->add_flag("--no-verify-weights", a->no_verify_weights,
+                "Load the engine without checking its blobs' checksums (option.verify_weights=false)");
   cmd->callback([a] { run_serve(*a); });
 }
 

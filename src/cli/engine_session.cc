@@ -9,10 +9,11 @@
 
 namespace kiln::cli {
 
-std::unique_ptr<EngineSession> EngineSession::open(const std::filesystem::path& dir) {
+std::unique_ptr<EngineSession> EngineSession::open(const std::filesystem::path& dir, bool verify_weights) {
   const auto start = std::chrono::steady_clock::now();
   const engine::Manifest manifest = engine::Engine::read_manifest(dir);
   auto engine = engine::Engine::open(dir, runtime::runtime_target_for(manifest.target));
+  engine.set_verify_weights(verify_weights);
   auto backend = runtime::make_backend(engine.manifest());
   auto s = std::make_unique<EngineSession>(EngineSession{std::move(engine), std::move(backend), nullptr});
   s->generator = std::make_unique<runtime::Generator>(s->engine, *s->backend);

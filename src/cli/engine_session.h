@@ -20,7 +20,8 @@ struct EngineSession {
   std::unique_ptr<runtime::Generator> generator;
   double load_seconds = 0;
 
-  static std::unique_ptr<EngineSession> open(const std::filesystem::path& dir);
+  // `verify_weights`: check the blobs' checksums while the weights load.
+  static std::unique_ptr<EngineSession> open(const std::filesystem::path& dir, bool verify_weights);
 };
 
 // "1, 2,3" -> {1, 2, 3}; nullopt on anything else, with the offending item in *bad_item.

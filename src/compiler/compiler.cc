@@ -21,6 +21,7 @@
 #include "core/version.h"
 #include "engine/engine_writer.h"
 #include "models/registry.h"
+#include "models/spec_check.h"
 
 namespace kiln::compiler {
 namespace fs = std::filesystem;
@@ -421,6 +422,7 @@ BuildReport build_engine(const BuildOptions& o) {
   }
   const models::Adapter& adapter = models::Registry::builtin().find(config);
   const ModelSpec spec = adapter.spec(config);
+  models::check_config_spec(spec, config, weights);
   check_splittable(spec, o.tensor_parallel);
   const engine::Limits limits = resolve_limits(o, spec);
 

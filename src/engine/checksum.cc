@@ -50,4 +50,27 @@ uint64_t Checksum64::digest() const {
   return h ^ (h >> 29);
 }
 
+void BlobChecksum::update(const void* data, std::size_t n) {
+  whole_.update(data, n);
+  const auto* p = static_cast<const unsigned char*>(data);
+  while (n > 0) {
+    const std::size_t take = static_cast<std::size_t>(std::min<uint64_t>(n, kChunkBytes - chunk_fill_));
+    chunk_.update(p, take);
+    chunk_fill_ += take;
+    p += take;
+    n -= take;
+    if (chunk_fill_ == kChunkBytes) {
+      done_.push_back(chunk_.digest());
+      chunk_ = Checksum64{};
+      chunk_fill_ = 0;
+    }
+  }
+}
+
+std::vector<uint64_t> BlobChecksum::chunk_digests() const {
+  std::vector<uint64_t> all = done_;
+  if (chunk_fill_ > 0) all.push_back(chunk_.digest());
+  return all;
+}
+
 }  // namespace kiln::engine

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace kiln::engine {
 
@@ -19,6 +20,25 @@ class Checksum64 {
   std::size_t tail_size_ = 0;
   uint64_t total_ = 0;
   void block(const unsigned char* p);
+};
+
+// The checksums engine.json keeps of one blob: Checksum64 of the whole file,
+// and of each kChunkBytes piece (the last one shorter), so that a loader can
+// verify pieces on several threads, each as soon as it has read them, instead
+// of one sequential pass over gigabytes.
+class BlobChecksum {
+ public:
+  static constexpr uint64_t kChunkBytes = uint64_t{64} << 20;
+
+  void update(const void* data, std::size_t n);
+  uint64_t digest() const { return whole_.digest(); }
+  // One digest per chunk begun so far.
+  std::vector<uint64_t> chunk_digests() const;
+
+ private:
+  Checksum64 whole_, chunk_;
+  uint64_t chunk_fill_ = 0;  // bytes of the current chunk taken in
+  std::vector<uint64_t> done_;
 };
 
 }  // namespace kiln::engine

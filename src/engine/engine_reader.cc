@@ -4,7 +4,8 @@
 
 #include "core/error.h"
 #include "core/version.h"
-#include "engine/checksum.h"
+#include "engine/blob_verifier.h"
+#include "engine/manifest_check.h"
 
 namespace kiln::engine {
 namespace fs = std::filesystem;
@@ -28,10 +29,13 @@ Manifest Engine::read_manifest(const fs::path& dir) {
   return m;
 }
 
-Engine Engine::open(const fs::path& dir, const std::optional<Target>& expected) {
+Engine Engine::open(const fs::path& dir, const std::optional<Target>& expected, OpenCheck check) {
   Engine e;
   e.dir_ = dir;
   e.manifest_ = read_manifest(dir);
+  const std::string where = (dir / "engine.json").string();
+  validate_container(e.manifest_, where);
+  if (check == OpenCheck::model) validate_model(e.manifest_, where);
   if (expected && !(e.manifest_.target == *expected)) {
     throw_error("engine ", dir.string(), " was built for ", e.manifest_.target.describe(), ", but this machine runs ",
                 expected->describe(), ": rebuild it with `kiln build --target ", expected->backend, "`");
@@ -43,14 +47,9 @@ Engine Engine::open(const fs::path& dir, const std::optional<Target>& expected) 
       throw_error("engine blob ", blob_path.string(), " has ", blob->size(), " bytes, engine.json says ", rank.size,
                   " (truncated or incomplete copy?)");
     }
+    // validate_manifest has checked every entry against rank.size.
     std::unordered_map<std::string, const TensorEntry*> index;
-    for (const auto& t : rank.tensors) {
-      if (t.offset + t.nbytes > rank.size ||
-          t.nbytes != static_cast<uint64_t>(shape_numel(t.shape)) * dtype_size(t.dtype)) {
-        throw_error("engine.json: tensor '", t.name, "' of ", rank.file, " has an inconsistent offset or size");
-      }
-      index.emplace(t.name, &t);
-    }
+    for (const auto& t : rank.tensors) index.emplace(t.name, &t);
     e.blobs_.push_back(std::move(blob));
     e.index_.push_back(std::move(index));
   }
@@ -74,14 +73,6 @@ TensorView Engine::tensor(int rank, std::string_view name) const {
   return v;
 }
 
-void Engine::verify_checksums() const {
-  for (std::size_t r = 0; r < blobs_.size(); ++r) {
-    Checksum64 sum;
-    sum.update(blobs_[r]->data(), blobs_[r]->size());
-    if (sum.digest() != manifest_.ranks[r].checksum) {
-      throw_error("engine blob ", (dir_ / manifest_.ranks[r].file).string(), " does not match its checksum");
-    }
-  }
-}
+void Engine::verify_checksums() const { BlobVerifier(*this).finish(); }
 
 }  // namespace kiln::engine

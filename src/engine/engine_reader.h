@@ -16,11 +16,19 @@
 
 namespace kiln::engine {
 
+// What Engine::open validates of engine.json before it maps anything
+// (engine/manifest_check.h): the container always; the model (spec, limits,
+// tensor table against the spec) unless the caller only handles the container
+// and will never run it (format tests with tensors of no model).
+enum class OpenCheck { model, container };
+
 class Engine {
  public:
   // `expected`: the target this process runs; nullopt skips the target check (inspect).
-  static Engine open(const std::filesystem::path& dir, const std::optional<Target>& expected);
-  // engine.json alone, after the format-version check.
+  static Engine open(const std::filesystem::path& dir, const std::optional<Target>& expected,
+                     OpenCheck check = OpenCheck::model);
+  // engine.json alone, after the format-version check and nothing else: for
+  // describing an engine (inspect) and reading its target before open().
   static Manifest read_manifest(const std::filesystem::path& dir);
 
   const Manifest& manifest() const { return manifest_; }
@@ -28,14 +36,21 @@ class Engine {
   bool has_tensor(int rank, std::string_view name) const;
   // Throws kiln::Error naming the engine and tensor when absent.
   TensorView tensor(int rank, std::string_view name) const;
-  // Recomputes each blob's checksum against engine.json.
+  // The mapped file of rank `rank`.
+  const MappedFile& blob(std::size_t rank) const { return *blobs_.at(rank); }
+  // Recomputes each blob's checksums against engine.json (BlobVerifier), all at once.
   void verify_checksums() const;
+  // Whether loading the weights verifies the blobs as it reads them (on unless
+  // the user asks for the last few percent of load time: --no-verify-weights).
+  bool verify_weights() const { return verify_weights_; }
+  void set_verify_weights(bool verify) { verify_weights_ = verify; }
 
  private:
   std::filesystem::path dir_;
   Manifest manifest_;
   std::vector<std::shared_ptr<const MappedFile>> blobs_;
   std::vector<std::unordered_map<std::string, const TensorEntry*>> index_;
+  bool verify_weights_ = true;
 };
 
 }  // namespace kiln::engine

@@ -12,7 +12,9 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/mapped_file.h"
+#include "engine/stale_staging.h"
 
 namespace kiln::engine {
 namespace fs = std::filesystem;
@@ -42,7 +44,10 @@ EngineWriter::EngineWriter(fs::path output, int ranks, bool force, bool map_for_
   const fs::path parent = output_.has_parent_path() ? output_.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(parent, ec);
-  tmp_ = parent / concat(".", output_.filename().string(), ".tmp-", ::getpid());
+  for (const fs::path& stale : remove_stale_staging(output_)) {
+    log_info("removed ", stale.string(), ", left by a build that was killed");
+  }
+  tmp_ = staging_path(output_, "tmp", ::getpid());
   fs::remove_all(tmp_, ec);
   if (!fs::create_directory(tmp_, ec)) throw_error("cannot create ", tmp_.string(), ": ", ec.message());
   for (int r = 0; r < ranks; ++r) {
@@ -255,6 +260,8 @@ void EngineWriter::commit(Manifest manifest) {
   manifest.ranks.clear();
   for (auto& f : ranks_) {
     f->blob.checksum = f->checksum.digest();
+    f->blob.chunk_bytes = BlobChecksum::kChunkBytes;
+    f->blob.chunk_checksums = f->checksum.chunk_digests();
     if (::fsync(f->fd) != 0) throw_error("writing ", f->path.string(), " failed: ", std::strerror(errno));
     if (f->map != nullptr) ::munmap(f->map, f->blob.size);
     f->map = nullptr;
@@ -278,7 +285,7 @@ void EngineWriter::commit(Manifest manifest) {
   std::error_code ec;
   fs::path old;
   if (fs::exists(output_)) {
-    old = output_.parent_path() / concat(".", output_.filename().string(), ".old-", ::getpid());
+    old = staging_path(output_, "old", ::getpid());
     fs::rename(output_, old, ec);
     if (ec) throw_error("cannot move the existing ", output_.string(), " aside: ", ec.message());
   }

@@ -68,7 +68,7 @@ class EngineWriter {
     std::filesystem::path path;
     int fd = -1;
     RankBlob blob;
-    Checksum64 checksum;
+    BlobChecksum checksum;
     uint64_t hashed = 0;  // bytes of the file the checksum has taken in
     // Planned writes: the file mapped for reading, the length of the prefix
     // written so far, and the written ranges beyond it (begin -> end).

@@ -1,6 +1,7 @@
 #include "engine/manifest.h"
 
 #include "core/error.h"
+#include "engine/json_fields.h"
 #include "engine/spec_json.h"
 
 namespace kiln::engine {
@@ -23,7 +24,13 @@ nlohmann::json manifest_to_json(const Manifest& m) {
                          {"offset", t.offset},
                          {"nbytes", t.nbytes}});
     }
-    ranks.push_back({{"file", r.file}, {"size", r.size}, {"checksum", r.checksum}, {"tensors", tensors}});
+    nlohmann::json rank = {{"file", r.file}, {"size", r.size}, {"checksum", r.checksum}};
+    if (!r.chunk_checksums.empty()) {
+      rank["chunk_bytes"] = r.chunk_bytes;
+      rank["chunk_checksums"] = r.chunk_checksums;
+    }
+    rank["tensors"] = tensors;
+    ranks.push_back(std::move(rank));
   }
   return {
       {"format_version", m.format_version},
@@ -56,19 +63,19 @@ static DType dtype_field(const nlohmann::json& j, const std::string& where) {
 Manifest manifest_from_json(const nlohmann::json& j, const std::string& where) {
   Manifest m;
   try {
-    m.format_version = j.at("format_version").get<int>();
+    m.format_version = json_integer<int>(j, "format_version", "");
     if (m.format_version != kFormatVersion) return m;  // the reader reports the mismatch
     m.kiln_version = j.at("kiln_version").get<std::string>();
     m.target.backend = j.at("target").at("backend").get<std::string>();
     m.target.arch = j.at("target").at("arch").get<std::string>();
     m.dtype = dtype_field(j.at("dtype"), where);
     m.source_dtype = j.contains("source_dtype") ? dtype_field(j.at("source_dtype"), where) : m.dtype;
-    m.tensor_parallel = j.at("tensor_parallel").get<int>();
+    m.tensor_parallel = json_integer<int>(j, "tensor_parallel", "");
     const auto& l = j.at("limits");
-    m.limits.max_batch_size = l.at("max_batch_size").get<int64_t>();
-    m.limits.max_input_len = l.at("max_input_len").get<int64_t>();
-    m.limits.max_output_len = l.at("max_output_len").get<int64_t>();
-    m.limits.max_num_tokens = l.at("max_num_tokens").get<int64_t>();
+    m.limits.max_batch_size = json_integer<int64_t>(l, "max_batch_size", "limits.");
+    m.limits.max_input_len = json_integer<int64_t>(l, "max_input_len", "limits.");
+    m.limits.max_output_len = json_integer<int64_t>(l, "max_output_len", "limits.");
+    m.limits.max_num_tokens = json_integer<int64_t>(l, "max_num_tokens", "limits.");
     m.source = j.value("source", "");
     m.created = j.value("created", "");
     m.build_seconds = j.value("build_seconds", 0.0);
@@ -77,16 +84,20 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& where) {
     for (const auto& r : j.at("ranks")) {
       RankBlob blob;
       blob.file = r.at("file").get<std::string>();
-      blob.size = r.at("size").get<uint64_t>();
-      blob.checksum = r.at("checksum").get<uint64_t>();
+      blob.size = json_integer<uint64_t>(r, "size", "ranks[].");
+      blob.checksum = json_integer<uint64_t>(r, "checksum", "ranks[].");
+      if (r.contains("chunk_checksums")) {
+        blob.chunk_bytes = json_integer<uint64_t>(r, "chunk_bytes", "ranks[].");
+        blob.chunk_checksums = json_integers<uint64_t>(r.at("chunk_checksums"), "ranks[].chunk_checksums");
+      }
       for (const auto& t : r.at("tensors")) {
         TensorEntry e;
         e.name = t.at("name").get<std::string>();
         e.dtype = dtype_field(t.at("dtype"), where);
-        e.shape = t.at("shape").get<Shape>();
+        e.shape = json_integers<int64_t>(t.at("shape"), "ranks[].tensors[].shape");
         e.layout = t.at("layout").get<std::string>();
-        e.offset = t.at("offset").get<uint64_t>();
-        e.nbytes = t.at("nbytes").get<uint64_t>();
+        e.offset = json_integer<uint64_t>(t, "offset", "ranks[].tensors[].");
+        e.nbytes = json_integer<uint64_t>(t, "nbytes", "ranks[].tensors[].");
         blob.tensors.push_back(std::move(e));
       }
       m.ranks.push_back(std::move(blob));

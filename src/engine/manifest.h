@@ -40,6 +40,10 @@ struct RankBlob {
   std::string file;  // "rank0.bin"
   uint64_t size = 0;
   uint64_t checksum = 0;  // engine::checksum64 of the whole file
+  // Checksum64 of each chunk_bytes piece of the file (BlobChecksum); empty in
+  // engines written before they were recorded, which verify the whole file.
+  uint64_t chunk_bytes = 0;
+  std::vector<uint64_t> chunk_checksums;
   std::vector<TensorEntry> tensors;
 };
 

@@ -1,6 +1,7 @@
 #include "engine/spec_json.h"
 
 #include "core/error.h"
+#include "engine/json_fields.h"
 
 namespace kiln::engine {
 namespace {
@@ -75,16 +76,16 @@ ModelSpec spec_from_json(const nlohmann::json& j) {
     ModelSpec s;
     s.family = j.at("family").get<std::string>();
     s.hf_architecture = j.at("hf_architecture").get<std::string>();
-    s.vocab_size = j.at("vocab_size").get<int64_t>();
-    s.hidden_size = j.at("hidden_size").get<int64_t>();
-    s.num_layers = j.at("num_layers").get<int64_t>();
-    s.num_heads = j.at("num_heads").get<int64_t>();
-    s.num_kv_heads = j.at("num_kv_heads").get<int64_t>();
-    s.head_dim = j.at("head_dim").get<int64_t>();
-    s.intermediate_size = j.at("intermediate_size").get<int64_t>();
-    s.max_positions = j.at("max_positions").get<int64_t>();
+    s.vocab_size = json_integer<int64_t>(j, "vocab_size", "model.");
+    s.hidden_size = json_integer<int64_t>(j, "hidden_size", "model.");
+    s.num_layers = json_integer<int64_t>(j, "num_layers", "model.");
+    s.num_heads = json_integer<int64_t>(j, "num_heads", "model.");
+    s.num_kv_heads = json_integer<int64_t>(j, "num_kv_heads", "model.");
+    s.head_dim = json_integer<int64_t>(j, "head_dim", "model.");
+    s.intermediate_size = json_integer<int64_t>(j, "intermediate_size", "model.");
+    s.max_positions = json_integer<int64_t>(j, "max_positions", "model.");
     s.norm = enum_from(j, "norm", kNorms, norm_kind_name);
-    s.norm_eps = j.at("norm_eps").get<double>();
+    s.norm_eps = json_finite(j, "norm_eps", "model.");
     s.norm_bias = j.at("norm_bias").get<bool>();
     s.parallel_block = j.at("parallel_block").get<bool>();
     s.parallel_two_norms = j.at("parallel_two_norms").get<bool>();
@@ -93,29 +94,29 @@ ModelSpec spec_from_json(const nlohmann::json& j) {
     s.positions = enum_from(j, "positions", kPositions, position_kind_name);
     const auto& r = j.at("rope");
     s.rope.style = enum_from(r, "style", kRopeStyles, rope_style_name);
-    s.rope.rotary_dim = r.at("rotary_dim").get<int64_t>();
-    s.rope.theta = r.at("theta").get<double>();
+    s.rope.rotary_dim = json_integer<int64_t>(r, "rotary_dim", "model.rope.");
+    s.rope.theta = json_finite(r, "theta", "model.rope.");
     s.rope.scaling = enum_from(r, "scaling", kRopeScalings, rope_scaling_name);
-    s.rope.factor = r.at("factor").get<double>();
-    s.rope.low_freq_factor = r.at("low_freq_factor").get<double>();
-    s.rope.high_freq_factor = r.at("high_freq_factor").get<double>();
-    s.rope.original_max_positions = r.at("original_max_positions").get<int64_t>();
+    s.rope.factor = json_finite(r, "factor", "model.rope.");
+    s.rope.low_freq_factor = json_finite(r, "low_freq_factor", "model.rope.");
+    s.rope.high_freq_factor = json_finite(r, "high_freq_factor", "model.rope.");
+    s.rope.original_max_positions = json_integer<int64_t>(r, "original_max_positions", "model.rope.");
     if (!parse_dtype(r.at("frequency_dtype").get<std::string>(), &s.rope.frequency_dtype)) {
       throw_error("engine.json: model.rope.frequency_dtype is not a dtype");
     }
-    s.alibi_scale = j.at("alibi_scale").get<double>();
-    s.sliding_window = j.at("sliding_window").get<int64_t>();
+    s.alibi_scale = json_finite(j, "alibi_scale", "model.");
+    s.sliding_window = json_integer<int64_t>(j, "sliding_window", "model.");
     s.sliding_layers = j.at("sliding_layers").get<std::vector<bool>>();
     s.activation = enum_from(j, "activation", kActivations, activation_name);
     s.gated_mlp = j.at("gated_mlp").get<bool>();
     s.mlp_bias = j.at("mlp_bias").get<bool>();
-    s.num_experts = j.at("num_experts").get<int64_t>();
-    s.experts_per_token = j.at("experts_per_token").get<int64_t>();
+    s.num_experts = json_integer<int64_t>(j, "num_experts", "model.");
+    s.experts_per_token = json_integer<int64_t>(j, "experts_per_token", "model.");
     s.moe_normalize_topk = j.at("moe_normalize_topk").get<bool>();
     s.tied_embeddings = j.at("tied_embeddings").get<bool>();
     s.lm_head_bias = j.at("lm_head_bias").get<bool>();
-    s.eos_token_ids = j.at("eos_token_ids").get<std::vector<int64_t>>();
-    s.bos_token_id = j.at("bos_token_id").get<int64_t>();
+    s.eos_token_ids = json_integers<int64_t>(j.at("eos_token_ids"), "model.eos_token_ids");
+    s.bos_token_id = json_integer<int64_t>(j, "bos_token_id", "model.");
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw_error("engine.json: the model description is incomplete or malformed: ", e.what());

@@ -1,10 +1,18 @@
 #include "runtime/model_weights.h"
 
+#include <optional>
+
+#include "engine/blob_verifier.h"
+
 namespace kiln::runtime {
 namespace tn = tensor_names;
 
 ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) {
   const ModelSpec& s = engine.manifest().spec;
+  // The blobs are hashed while the tensors are uploaded (both read the same
+  // mapped pages); nothing is used before finish() has passed.
+  std::optional<engine::BlobVerifier> verifier;
+  if (engine.verify_weights()) verifier.emplace(engine);
   auto required = [&](int rank, const std::string& name) { return backend.upload(engine.tensor(rank, name)); };
   auto optional = [&](int rank, const std::string& name) {
     return engine.has_tensor(rank, name) ? backend.upload(engine.tensor(rank, name)) : Weight{};
@@ -52,6 +60,7 @@ ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) 
     }
     w.ranks.push_back(std::move(rank));
   }
+  if (verifier) verifier->finish();
   return w;
 }
 

@@ -30,7 +30,8 @@ struct ModelWeights {
   Weight embed, pos_embed, final_norm, final_norm_bias, lm_head, lm_head_bias;
   std::vector<RankWeights> ranks;
 
-  // Uploads every tensor the spec needs; throws naming the first missing one.
+  // Uploads every tensor the spec needs; throws naming the first missing one,
+  // or, when engine.verify_weights(), a blob that does not match its checksums.
   static ModelWeights load(const engine::Engine& engine, Backend& backend);
 };
 

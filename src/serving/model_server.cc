@@ -163,8 +163,9 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
 
   const fs::path model = o.model_id.empty() ? default_model : fs::path(o.model_id);
   const fs::path engine_dir = resolve_engine(model, o);
-  const auto engine =
+  auto engine =
       engine::Engine::open(engine_dir, runtime::runtime_target_for(engine::Engine::read_manifest(engine_dir).target));
+  engine.set_verify_weights(o.verify_weights);
   if (!fs::is_directory(engine_dir / "tokenizer")) {
     throw_error("engine ", engine_dir.string(),
                 " carries no tokenizer; kiln serve needs tokenizer.json or tokenizer.model");

@@ -137,6 +137,10 @@ const OptionRule kOptionRules[] = {
     {"max_new_tokens", [](ServingOptions& o, const OptionSource& s) { o.max_new_tokens = parse_positive_int(s); }},
     {"max_queue_size", [](ServingOptions& o, const OptionSource& s) { o.max_queue_size = parse_positive_int(s); }},
     {"gpu_memory_utilization", apply_gpu_memory_utilization},
+    {"verify_weights",
+     [](ServingOptions& o, const OptionSource& s) {
+       o.verify_weights = parse_choice(s, {"true", "false"}) == "true";
+     }},
     {"quantize", apply_quantize},
     {"host", [](ServingOptions& o, const OptionSource& s) { o.host = s.value; }},
     {"port",

@@ -49,6 +49,7 @@ struct ServingOptions {
   int max_new_tokens = 256;   // for requests that do not say
   int max_queue_size = 1024;  // waiting requests beyond this are refused (429)
   double gpu_memory_utilization = 0.9;
+  bool verify_weights = true;  // hash the engine's blobs while loading them (refuse a corrupted copy)
 
   // The server.
   std::string host = "0.0.0.0";     // LMI listens on every interface

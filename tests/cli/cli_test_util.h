@@ -36,6 +36,20 @@ inline RunResult run_kiln(const std::string& args) {
   return r;
 }
 
+// As run_kiln, killed after `seconds` (then status is 137, never a pass).
+inline RunResult run_kiln_with_timeout(const std::string& args, int seconds) {
+  RunResult r;
+  const std::string cmd =
+      "timeout --signal=KILL " + std::to_string(seconds) + " " + std::string(KILN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
+  const int raw = pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
 // A fresh directory under the system temp dir, removed at the end of the test.
 class TempDir {
  public:

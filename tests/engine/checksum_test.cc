@@ -88,5 +88,33 @@ TEST(Checksum64, DigestDoesNotConsumeState) {
   EXPECT_EQ(c.digest(), digest_whole(data));
 }
 
+// BlobChecksum's chunk digests are Checksum64 of each kChunkBytes piece, cut
+// wherever the updates fall, and its whole digest is Checksum64 of everything.
+TEST(BlobChecksum, ChunksAreChecksumsOfEachPiece) {
+  const std::size_t chunk = BlobChecksum::kChunkBytes;
+  const auto data = random_bytes(2 * chunk + 1000, 11);
+  BlobChecksum blob;
+  // Updates that straddle both chunk boundaries.
+  const std::size_t cuts[] = {0, 1000, chunk + 7, 2 * chunk + 999, data.size()};
+  for (std::size_t i = 0; i + 1 < std::size(cuts); ++i) blob.update(data.data() + cuts[i], cuts[i + 1] - cuts[i]);
+  EXPECT_EQ(blob.digest(), digest_whole(data));
+  const auto chunks = blob.chunk_digests();
+  ASSERT_EQ(chunks.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::size_t begin = i * chunk, end = std::min(data.size(), begin + chunk);
+    EXPECT_EQ(chunks[i], digest_whole({data.begin() + static_cast<std::ptrdiff_t>(begin),
+                                       data.begin() + static_cast<std::ptrdiff_t>(end)}))
+        << "chunk " << i;
+  }
+}
+
+TEST(BlobChecksum, ExactMultipleHasNoEmptyTrailingChunk) {
+  const auto data = random_bytes(BlobChecksum::kChunkBytes, 12);
+  BlobChecksum blob;
+  blob.update(data.data(), data.size());
+  EXPECT_EQ(blob.chunk_digests().size(), 1u);
+  EXPECT_EQ(BlobChecksum{}.chunk_digests().size(), 0u);
+}
+
 }  // namespace
 }  // namespace kiln::engine

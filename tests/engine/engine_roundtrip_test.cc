@@ -168,13 +168,14 @@ std::vector<unsigned char> pattern(std::size_t n, unsigned seed) {
   return out;
 }
 
-Manifest sample_manifest() {
+// `ranks`: the blobs the test's writer writes.
+Manifest sample_manifest(int ranks = 2) {
   Manifest m;
   m.kiln_version = "9.8.7-test";
   m.spec = unusual_spec();
   m.target = Target{"cpu", "testarch"};
   m.dtype = DType::bf16;
-  m.tensor_parallel = 2;
+  m.tensor_parallel = ranks;
   m.limits = Limits{3, 100, 200, 300};
   m.source = "/models/some checkpoint";
   m.created = "2024-01-02T03:04:05Z";
@@ -209,7 +210,7 @@ TEST(EngineWriter, RoundTripsTensorsBitIdenticallyAtAlignedOffsets) {
   EXPECT_EQ(entries(tmp.path()), std::vector<std::string>{"engine"});  // no temporary left beside it
   EXPECT_EQ(entries(out), (std::vector<std::string>{"engine.json", "rank0.bin", "rank1.bin"}));
 
-  const Engine engine = Engine::open(out, Target{"cpu", "testarch"});
+  const Engine engine = Engine::open(out, Target{"cpu", "testarch"}, OpenCheck::container);
   engine.verify_checksums();
   const Manifest& m = engine.manifest();
   ASSERT_EQ(m.ranks.size(), 2u);
@@ -325,7 +326,7 @@ TEST(EngineWriter, PlannedWritesFromManyThreadsGiveTheSameEngineAsWritingInOrder
       for (auto& t : threads) t.join();
       writer.commit(sample_manifest());
     }
-    const Engine engine = Engine::open(out, Target{"cpu", "testarch"});
+    const Engine engine = Engine::open(out, Target{"cpu", "testarch"}, OpenCheck::container);
     engine.verify_checksums();
     const Manifest expected = Engine::read_manifest(tmp.path() / "in-order");
     for (std::size_t r = 0; r < 2; ++r) {
@@ -351,7 +352,7 @@ TEST(EngineWriter, PlannedWritesMustFillEveryReservedByte) {
     EXPECT_THROW(writer.write(0, 1800, bytes.data(), 1000), Error) << "past the end";
     writer.write(0, a, bytes.data(), 1000);
     try {
-      writer.commit(sample_manifest());
+      writer.commit(sample_manifest(1));
       ADD_FAILURE() << "commit with tensor b unwritten";
     } catch (const Error& e) {
       EXPECT_THAT(e.what(), HasSubstr("not completely written"));
@@ -399,7 +400,7 @@ TEST(EngineWriter, CopiesFilesIntoTheEngine) {
   {
     EngineWriter writer(out, 1, false);
     writer.add_file(source, fs::path("tokenizer") / "tokenizer.json");
-    writer.commit(sample_manifest());
+    writer.commit(sample_manifest(1));
   }
   std::ifstream in(out / "tokenizer" / "tokenizer.json");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -455,12 +456,12 @@ TEST(EngineWriter, RefusesAnExistingOutputUnlessForced) {
     EngineWriter writer(out, 1, true);
     const float x = 4.0f;
     writer.add_tensor(0, "x", DType::f32, {1}, "replicated", &x, sizeof x);
-    writer.commit(sample_manifest());
+    writer.commit(sample_manifest(1));
   }
   EXPECT_FALSE(fs::exists(out / "keep.txt"));  // replaced as a whole
   EXPECT_EQ(entries(out), (std::vector<std::string>{"engine.json", "rank0.bin"}));
   EXPECT_EQ(entries(tmp.path()), std::vector<std::string>{"engine"});  // old copy removed
-  const Engine engine = Engine::open(out, std::nullopt);
+  const Engine engine = Engine::open(out, std::nullopt, OpenCheck::container);
   EXPECT_EQ(*static_cast<const float*>(engine.tensor(0, "x").data), 4.0f);
 }
 
@@ -469,12 +470,12 @@ TEST(Engine, RefusesAnotherTargetNamingBoth) {
   const fs::path out = tmp.path() / "engine";
   {
     EngineWriter writer(out, 1, false);
-    Manifest m = sample_manifest();
+    Manifest m = sample_manifest(1);
     m.target = Target{"cuda", "sm_90"};
     writer.commit(m);
   }
   try {
-    Engine::open(out, Target{"cpu", "x86_64"});
+    Engine::open(out, Target{"cpu", "x86_64"}, OpenCheck::container);
     ADD_FAILURE() << "target mismatch accepted";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("cuda sm_90"));
@@ -482,14 +483,14 @@ TEST(Engine, RefusesAnotherTargetNamingBoth) {
     EXPECT_THAT(e.what(), HasSubstr(out.string()));
   }
   try {
-    Engine::open(out, Target{"cuda", "sm_80"});  // same backend, other architecture
+    Engine::open(out, Target{"cuda", "sm_80"}, OpenCheck::container);  // same backend, other architecture
     ADD_FAILURE() << "arch mismatch accepted";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("sm_90"));
     EXPECT_THAT(e.what(), HasSubstr("sm_80"));
   }
-  EXPECT_NO_THROW(Engine::open(out, Target{"cuda", "sm_90"}));
-  EXPECT_NO_THROW(Engine::open(out, std::nullopt));
+  EXPECT_NO_THROW(Engine::open(out, Target{"cuda", "sm_90"}, OpenCheck::container));
+  EXPECT_NO_THROW(Engine::open(out, std::nullopt, OpenCheck::container));
 }
 
 TEST(Engine, DetectsCorruptedAndTruncatedBlobs) {
@@ -499,7 +500,7 @@ TEST(Engine, DetectsCorruptedAndTruncatedBlobs) {
   {
     EngineWriter writer(out, 1, false);
     writer.add_tensor(0, "a", DType::u8, {1000}, "replicated", bytes.data(), bytes.size());
-    writer.commit(sample_manifest());
+    writer.commit(sample_manifest(1));
   }
   {
     std::fstream f(out / "rank0.bin", std::ios::in | std::ios::out | std::ios::binary);
@@ -507,7 +508,7 @@ TEST(Engine, DetectsCorruptedAndTruncatedBlobs) {
     const char c = static_cast<char>(bytes[500] ^ 0x01);
     f.write(&c, 1);
   }
-  const Engine corrupted = Engine::open(out, std::nullopt);  // same size: opens
+  const Engine corrupted = Engine::open(out, std::nullopt, OpenCheck::container);  // same size: opens
   try {
     corrupted.verify_checksums();
     ADD_FAILURE() << "flipped bit not detected";
@@ -516,7 +517,7 @@ TEST(Engine, DetectsCorruptedAndTruncatedBlobs) {
   }
   fs::resize_file(out / "rank0.bin", 999);
   try {
-    Engine::open(out, std::nullopt);
+    Engine::open(out, std::nullopt, OpenCheck::container);
     ADD_FAILURE() << "truncated blob accepted";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("rank0.bin"));
@@ -526,16 +527,16 @@ TEST(Engine, DetectsCorruptedAndTruncatedBlobs) {
 
 TEST(Engine, RefusesOtherFormatVersionsAndMissingManifests) {
   TempDir tmp;
-  EXPECT_THROW(Engine::open(tmp.path() / "nothing", std::nullopt), Error);
+  EXPECT_THROW(Engine::open(tmp.path() / "nothing", std::nullopt, OpenCheck::container), Error);
   try {
-    Engine::open(tmp.path(), std::nullopt);
+    Engine::open(tmp.path(), std::nullopt, OpenCheck::container);
     ADD_FAILURE() << "directory without engine.json accepted";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("engine.json"));
   }
   std::ofstream(tmp.path() / "engine.json") << nlohmann::json{{"format_version", kFormatVersion + 1}}.dump();
   try {
-    Engine::open(tmp.path(), std::nullopt);
+    Engine::open(tmp.path(), std::nullopt, OpenCheck::container);
     ADD_FAILURE() << "future format accepted";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("format version " + std::to_string(kFormatVersion + 1)));

@@ -1,0 +1,61 @@
+#include "engine/blob_verifier.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "engine/checksum.h"
+
+namespace kiln::engine {
+
+BlobVerifier::BlobVerifier(const Engine& engine, int threads) : engine_(engine) {
+  const Manifest& m = engine.manifest();
+  for (std::size_t r = 0; r < m.ranks.size(); ++r) {
+    const RankBlob& blob = m.ranks[r];
+    if (blob.chunk_checksums.empty()) {
+      pieces_.push_back({r, 0, blob.size, blob.checksum});
+      continue;
+    }
+    for (std::size_t i = 0; i < blob.chunk_checksums.size(); ++i) {
+      const uint64_t offset = i * blob.chunk_bytes;
+      pieces_.push_back({r, offset, std::min(blob.chunk_bytes, blob.size - offset), blob.chunk_checksums[i]});
+    }
+  }
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(threads), pieces_.size()));
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+}
+
+BlobVerifier::~BlobVerifier() {
+  stop_.store(true);
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void BlobVerifier::run() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    const std::size_t i = next_.fetch_add(1);
+    if (i >= pieces_.size()) return;
+    const Piece& p = pieces_[i];
+    Checksum64 sum;
+    sum.update(engine_.blob(p.rank).data() + p.offset, p.size);
+    if (sum.digest() != p.expected) {
+      std::lock_guard lock(mutex_);
+      if (error_.empty()) {
+        error_ = concat("engine blob ", (engine_.dir() / engine_.manifest().ranks[p.rank].file).string(),
+                        " does not match its checksum in engine.json (bytes ", p.offset, " to ", p.offset + p.size,
+                        "): the engine is corrupted; copy or build it again (--no-verify-weights skips this check)");
+      }
+      stop_.store(true);
+    }
+  }
+}
+
+void BlobVerifier::finish() {
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard lock(mutex_);
+  if (!error_.empty()) throw Error(error_);
+}
+
+}  // namespace kiln::engine

@@ -1,0 +1,54 @@
+#include "engine/stale_staging.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <charconv>
+#include <string>
+
+#include "core/error.h"
+
+namespace kiln::engine {
+namespace fs = std::filesystem;
+
+namespace {
+
+// True when no process `pid` exists (kill with signal 0 only checks).
+bool process_gone(long pid) { return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
+
+// The pid in ".NAME.KIND-PID", or -1 when `file` is not such a name.
+long staging_pid(const std::string& file, const std::string& prefix) {
+  if (!file.starts_with(prefix) || file.size() == prefix.size()) return -1;
+  long pid = -1;
+  const char* end = file.data() + file.size();
+  const auto [ptr, ec] = std::from_chars(file.data() + prefix.size(), end, pid);
+  return ec == std::errc() && ptr == end ? pid : -1;
+}
+
+}  // namespace
+
+fs::path staging_path(const fs::path& output, const char* kind, long pid) {
+  const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
+  return parent / concat(".", output.filename().string(), ".", kind, "-", pid);
+}
+
+std::vector<fs::path> remove_stale_staging(const fs::path& output) {
+  std::vector<fs::path> removed;
+  const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
+  const std::string name = output.filename().string();
+  const std::string tmp_prefix = concat(".", name, ".tmp-"), old_prefix = concat(".", name, ".old-");
+  std::error_code ec;
+  const bool output_exists = fs::exists(output, ec);
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const std::string file = entry.path().filename().string();
+    long pid = staging_pid(file, tmp_prefix);
+    if (pid < 0 && output_exists) pid = staging_pid(file, old_prefix);
+    if (pid < 0 || !process_gone(pid)) continue;
+    std::error_code remove_error;
+    fs::remove_all(entry.path(), remove_error);
+    if (!remove_error) removed.push_back(entry.path());
+  }
+  return removed;
+}
+
+}  // namespace kiln::engine
