@@ -53,7 +53,10 @@ HttpConnection::Progress HttpConnection::read_available() {
   size_t budget = kReadBudget;
   while (true) {
     const Progress progress = parse_buffered();
-    if (progress != Progress::waiting || wait_ == Wait::drain || budget == 0) return progress;
+    // Output waiting to leave goes first (a client may wait for its 100 Continue).
+    if (progress != Progress::waiting || wait_ == Wait::drain || budget == 0 || has_pending_output()) {
+      return progress;
+    }
     const HttpSocket::ReadResult read = socket_.try_read(buffer.data(), std::min(buffer.size(), budget));
     switch (read.status) {
       case HttpSocket::ReadStatus::data:
@@ -74,14 +77,19 @@ HttpConnection::Progress HttpConnection::parse_buffered() {
   while (true) {
     switch (parser_.parse()) {
       case HttpRequestParser::State::complete:
+        // A 100 Continue not yet sent: unneeded now, the body is in. One half
+        // sent must be finished before the response can follow it.
+        if (output_sent_ == 0) output_.clear();
+        if (has_pending_output()) return Progress::waiting;
         deadline_ = Clock::time_point::max();  // a worker's now
         return Progress::request_ready;
       case HttpRequestParser::State::failed: return refuse(parser_.error_status(), parser_.error_message());
       case HttpRequestParser::State::head_complete:
         if (parser_.body_pending()) {
           wait_for(Wait::body, settings_.body_timeout);
-          if (parser_.expects_continue() && queue_output("HTTP/1.1 100 Continue\r\n\r\n") == Progress::closed) {
-            return Progress::closed;
+          if (parser_.expects_continue()) {
+            output_.append("HTTP/1.1 100 Continue\r\n\r\n");
+            if (!write_pending()) return Progress::closed;
           }
         }
         continue;
@@ -93,29 +101,32 @@ HttpConnection::Progress HttpConnection::parse_buffered() {
   }
 }
 
-HttpConnection::Progress HttpConnection::queue_output(std::string_view bytes) {
-  output_.append(bytes);
-  return flush_output();
+bool HttpConnection::write_pending() {
+  if (!has_pending_output()) return true;
+  const long sent = socket_.try_write(std::string_view(output_).substr(output_sent_));
+  if (sent < 0) return false;
+  output_sent_ += static_cast<size_t>(sent);
+  if (has_pending_output()) return true;
+  output_.clear();
+  output_sent_ = 0;
+  // A refusal is the last thing sent: say so, and read what still comes until the client closes.
+  if (wait_ == Wait::drain) socket_.shutdown_write();
+  return true;
 }
 
 HttpConnection::Progress HttpConnection::flush_output() {
-  if (has_pending_output()) {
-    const long sent = socket_.try_write(std::string_view(output_).substr(output_sent_));
-    if (sent < 0) return Progress::closed;
-    output_sent_ += static_cast<size_t>(sent);
-    if (has_pending_output()) return Progress::waiting;
-    output_.clear();
-    output_sent_ = 0;
-    // A refusal is the last thing sent: say so, and read what still comes until the client closes.
-    if (wait_ == Wait::drain) socket_.shutdown_write();
-  }
-  return Progress::waiting;
+  if (!write_pending()) return Progress::closed;
+  if (has_pending_output() || wait_ == Wait::drain) return Progress::waiting;
+  return parse_buffered();  // the request may have waited for its 100 Continue to leave
 }
 
 HttpConnection::Progress HttpConnection::refuse(int status, std::string_view message,
                                                 const HttpHeaders& extra_headers) {
   wait_for(Wait::drain, kRefusalDrainTime);
-  return queue_output(http_error_response(status, message, extra_headers));
+  // A 100 Continue not begun is dropped; one half sent must be finished first.
+  if (output_sent_ == 0) output_.clear();
+  output_.append(http_error_response(status, message, extra_headers));
+  return write_pending() ? Progress::waiting : Progress::closed;
 }
 
 HttpConnection::Progress HttpConnection::reject(int status, std::string_view message,

@@ -86,7 +86,8 @@ class HttpConnection {
   bool respond(const HttpRouter& router, const std::atomic<bool>& server_stopping);
   // Queues an error response and starts draining.
   Progress refuse(int status, std::string_view message, const HttpHeaders& extra_headers = {});
-  Progress queue_output(std::string_view bytes);
+  // Writes what it can of output_ without waiting; false when the peer has gone.
+  bool write_pending();
   Progress drain_available();
   void wait_for(Wait wait, std::chrono::milliseconds timeout);
 

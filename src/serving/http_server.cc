@@ -36,6 +36,13 @@ const std::string& over_capacity_response() {
   return response;
 }
 
+// What to wait for on a connection: its output to leave first (a 100 Continue,
+// a refusal), then its input. Waiting for both would spin on input that is not
+// read while output is pending.
+uint32_t interest(const HttpConnection& connection) {
+  return connection.has_pending_output() ? uint32_t{EPOLLOUT} : uint32_t{EPOLLIN | EPOLLRDHUP};
+}
+
 void check_system_call(int result, const char* what) {
   if (result < 0) throw_error("HTTP server: ", what, " failed: ", std::system_category().message(errno));
 }
@@ -158,7 +165,7 @@ void HttpServer::run_poller() {
       } else if (fd == listener_->fd()) {
         accept_connections();
       } else {
-        handle_connection_event(fd, events[static_cast<size_t>(i)].events);
+        handle_connection_event(fd);
       }
     }
     adopt_returned_connections();
@@ -245,19 +252,21 @@ void HttpServer::watch_connection(std::unique_ptr<HttpConnection> connection, Ht
     return;
   }
   const int fd = connection->fd();
-  const uint32_t events = EPOLLIN | EPOLLRDHUP | (connection->has_pending_output() ? EPOLLOUT : 0u);
+  const uint32_t events = interest(*connection);
   if (!watch(fd, events, EPOLL_CTL_ADD)) return;  // closes it
   next_deadline_ = std::min(next_deadline_, connection->deadline());
   watched_.emplace(fd, Watched{std::move(connection), events});
 }
 
-void HttpServer::handle_connection_event(int fd, uint32_t events) {
+void HttpServer::handle_connection_event(int fd) {
   const auto found = watched_.find(fd);
   if (found == watched_.end()) return;
   HttpConnection& connection = *found->second.connection;
+  // Watched for output while some is pending, else for input (see interest()).
+  // A hang-up or an error shows in the write or the read that follows.
   HttpConnection::Progress progress = HttpConnection::Progress::waiting;
-  if (events & EPOLLOUT) progress = connection.flush_output();
-  if (progress == HttpConnection::Progress::waiting && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+  if (connection.has_pending_output()) progress = connection.flush_output();
+  if (progress == HttpConnection::Progress::waiting && !connection.has_pending_output()) {
     progress = connection.read_available();
   }
   settle(fd, progress);
@@ -280,7 +289,7 @@ void HttpServer::settle(int fd, HttpConnection::Progress progress) {
     }
     case HttpConnection::Progress::waiting: {
       Watched& watched = found->second;
-      const uint32_t events = EPOLLIN | EPOLLRDHUP | (watched.connection->has_pending_output() ? EPOLLOUT : 0u);
+      const uint32_t events = interest(*watched.connection);
       if (events != watched.events) {
         if (!watch(fd, events, EPOLL_CTL_MOD)) {
           watched_.erase(found);

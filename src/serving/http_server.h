@@ -88,7 +88,7 @@ class HttpServer {
   void run_poller();
   void run_worker();
   void accept_connections();
-  void handle_connection_event(int fd, uint32_t events);
+  void handle_connection_event(int fd);
   // Acts on what receiving led to: keeps watching, hands the request to a worker, or closes.
   void settle(int fd, HttpConnection::Progress progress);
   // Starts watching a connection the poller was not watching.

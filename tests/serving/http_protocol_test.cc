@@ -186,6 +186,20 @@ TEST_F(HttpProtocolTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(second.substr(second.size() - 6), "second") << second;
 }
 
+TEST_F(HttpProtocolTest, PipelinedRequestsBeforeAHalfCloseAreAllAnswered) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(
+      connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nfirst"
+                      "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\nsecond"));
+  ASSERT_TRUE(connection.shutdown_write());
+  const std::string first = connection.read_response();
+  const std::string second = connection.read_response();
+  EXPECT_EQ(first.substr(first.size() - 5), "first") << first;
+  EXPECT_EQ(second.substr(second.size() - 6), "second") << second;
+  EXPECT_TRUE(connection.closed_by_peer(1s));
+}
+
 TEST_F(HttpProtocolTest, Http10ClosesUnlessAskedToKeepAlive) {
   start(small_limits());
   {
