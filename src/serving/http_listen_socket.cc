@@ -80,6 +80,7 @@ HttpListenSocket::Accepted HttpListenSocket::accept() {
   }
   char text[INET_ADDRSTRLEN] = "?";
   inet_ntop(AF_INET, &peer.sin_addr, text, sizeof text);
+  accepted.remote_ip = text;
   accepted.remote_address = concat(text, ":", ntohs(peer.sin_port));
   return accepted;
 }

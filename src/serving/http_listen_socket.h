@@ -23,6 +23,7 @@ class HttpListenSocket {
     int fd = -1;                 // non-blocking, close-on-exec; -1 when nothing was accepted
     int error = 0;               // errno when fd is -1 (EAGAIN: no connection pending)
     std::string remote_address;  // "ip:port"
+    std::string remote_ip;       // "ip"
   };
   Accepted accept();
   // Stops listening: connection attempts are refused from now on.

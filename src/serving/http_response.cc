@@ -44,6 +44,28 @@ void append_field(std::string& head, std::string_view name, std::string_view val
 
 }  // namespace
 
+std::string http_error_response(int status, std::string_view message, const HttpHeaders& extra_headers) {
+  if (status < 400 || status > 599) throw std::invalid_argument(concat("invalid HTTP error status ", status));
+  const std::string body = dump_json(nlohmann::json{{"code", status}, {"error", message}});
+  std::string response;
+  response.reserve(256 + body.size());
+  response.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(http_reason_phrase(status));
+  response.append("\r\n");
+  append_field(response, "Date", http_date_now());
+  append_field(response, "Server", "kiln");
+  append_field(response, "Content-Type", "application/json");
+  append_field(response, "Content-Length", std::to_string(body.size()));
+  for (const auto& [name, value] : extra_headers) {
+    if (http_iequals(name, "Content-Length") || http_iequals(name, "Transfer-Encoding") ||
+        http_iequals(name, "Connection")) {
+      continue;
+    }
+    append_field(response, name, value);
+  }
+  response.append("Connection: close\r\n\r\n").append(body);
+  return response;
+}
+
 HttpResponse::HttpResponse(HttpSocket& socket, HttpResponseSettings settings) : socket_(socket), settings_(settings) {}
 
 bool HttpResponse::started() const {
@@ -51,7 +73,16 @@ bool HttpResponse::started() const {
   return phase_ != Phase::not_started;
 }
 
-bool HttpResponse::client_gone() { return failed_.load() || socket_.peer_gone(); }
+bool HttpResponse::client_gone() {
+  if (failed_.load() || socket_.peer_gone()) return true;
+  if (probed_.load() || settings_.http10 || !socket_.peer_finished_sending()) return false;
+  // A FIN before the response: probe once, unless a writer holds the lock (then
+  // the response has begun, and its own writes will tell).
+  std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || phase_ != Phase::not_started || probed_.exchange(true)) return false;
+  if (!write({"HTTP/1.1 100 Continue\r\n\r\n"})) return true;
+  return false;  // a reset, if the client has closed, comes a round trip later
+}
 
 void HttpResponse::require_phase(Phase phase, std::string_view operation) const {
   if (phase_ == phase) return;

@@ -60,7 +60,12 @@ class HttpResponse {
 
   // Whether the client has closed or reset the connection (or a write to it
   // failed). Does not block and consumes nothing: poll it while the engine
-  // computes and nothing is written.
+  // computes and nothing is written. A client that only half-closed (sent its
+  // request, then shutdown(SHUT_WR)) has not gone. A FIN alone cannot tell a
+  // half-close from a close, so before the response starts an HTTP/1.1 client
+  // that sent FIN gets one interim `100 Continue` (which every HTTP/1.1 client
+  // must accept, RFC 9110 15.2): a closed socket answers it with a reset,
+  // which a later call sees.
   bool client_gone();
   // Whether a response or stream has been started.
   bool started() const;
@@ -83,6 +88,12 @@ class HttpResponse {
   Phase phase_ = Phase::not_started;
   bool keep_alive_ = false;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> probed_{false};  // the 100 Continue that tells a close from a half-close was sent
 };
+
+// A complete error response ({"code": status, "error": message}, as
+// HttpResponse::send_error writes) that closes the connection: what the
+// server sends when no handler runs (refusals of a request or a connection).
+std::string http_error_response(int status, std::string_view message, const HttpHeaders& extra_headers = {});
 
 }  // namespace kiln::serving

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "serving/http_response.h"
 
 namespace kiln::serving {
 namespace {
@@ -31,12 +32,15 @@ constexpr int kMaxPollWaitMs = 1000;
 
 // Sent, without reading the request, to a connection beyond max_connections.
 const std::string& over_capacity_response() {
-  static const std::string response = [] {
-    const std::string body = R"({"code":503,"error":"too many open connections"})";
-    return concat("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
-                  "\r\nRetry-After: 1\r\nConnection: close\r\n\r\n", body);
-  }();
+  static const std::string response = http_error_response(503, "too many open connections", {{"Retry-After", "1"}});
   return response;
+}
+
+// What to wait for on a connection: its output to leave first (a 100 Continue,
+// a refusal), then its input. Waiting for both would spin on input that is not
+// read while output is pending.
+uint32_t interest(const HttpConnection& connection) {
+  return connection.has_pending_output() ? uint32_t{EPOLLOUT} : uint32_t{EPOLLIN | EPOLLRDHUP};
 }
 
 void check_system_call(int result, const char* what) {
@@ -48,9 +52,14 @@ void check_system_call(int result, const char* what) {
 HttpServer::HttpServer(Options options) : options_(std::move(options)) {
   if (options_.threads < 1) throw Error("HTTP server: threads must be at least 1");
   if (options_.max_connections < 1) throw Error("HTTP server: max_connections must be at least 1");
+  if (options_.max_connections_per_address < 0) {
+    throw Error("HTTP server: max_connections_per_address must be 0 (no cap) or more");
+  }
   connection_settings_.limits.max_body_bytes = options_.max_body_bytes;
   connection_settings_.limits.max_header_bytes = options_.max_header_bytes;
-  connection_settings_.request_timeout = options_.request_timeout;
+  connection_settings_.idle_timeout = options_.idle_timeout;
+  connection_settings_.header_timeout = options_.header_timeout;
+  connection_settings_.body_timeout = options_.body_timeout;
   connection_settings_.write_timeout = options_.write_timeout;
 }
 
@@ -133,7 +142,7 @@ void HttpServer::wake_poller() {
 }
 
 int HttpServer::poll_timeout_ms() const {
-  auto next = next_idle_deadline_;
+  auto next = next_deadline_;
   if (accept_paused_until_ != Clock::time_point{}) next = std::min(next, accept_paused_until_);
   if (next == Clock::time_point::max()) return kMaxPollWaitMs;
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();
@@ -156,7 +165,7 @@ void HttpServer::run_poller() {
       } else if (fd == listener_->fd()) {
         accept_connections();
       } else {
-        dispatch_idle_connection(fd, events[static_cast<size_t>(i)].events);
+        handle_connection_event(fd);
       }
     }
     adopt_returned_connections();
@@ -166,20 +175,34 @@ void HttpServer::run_poller() {
       watch(listener_->fd(), EPOLLIN, EPOLL_CTL_MOD);
     }
   }
-  // Stopping: refuse new connections first, then drop those between requests.
+  // Stopping: refuse new connections first, then drop those without a whole request.
   listener_->close();
-  idle_.clear();
+  watched_.clear();
   std::lock_guard lock(mutex_);
   poller_running_ = false;
   returned_.clear();
 }
 
+HttpServer::Admission HttpServer::admit(const std::string& address) {
+  std::lock_guard lock(counts_mutex_);
+  if (open_connections_ >= static_cast<size_t>(options_.max_connections)) return Admission::over_total;
+  ++open_connections_;
+  if (options_.max_connections_per_address == 0) return Admission::admitted;
+  int& from_address = connections_by_address_[address];
+  if (from_address >= options_.max_connections_per_address) return Admission::over_address;
+  ++from_address;
+  return Admission::admitted;
+}
+
+void HttpServer::release(const std::string& address) {
+  std::lock_guard lock(counts_mutex_);
+  --open_connections_;
+  if (address.empty()) return;
+  const auto found = connections_by_address_.find(address);
+  if (found != connections_by_address_.end() && --found->second <= 0) connections_by_address_.erase(found);
+}
+
 void HttpServer::accept_connections() {
-  size_t open_connections;
-  {
-    std::lock_guard lock(mutex_);
-    open_connections = idle_.size() + ready_.size() + returned_.size() + busy_.size();
-  }
   while (true) {
     HttpListenSocket::Accepted accepted = listener_->accept();
     if (accepted.fd < 0) {
@@ -194,8 +217,9 @@ void HttpServer::accept_connections() {
       }
       return;
     }
-    if (open_connections >= static_cast<size_t>(options_.max_connections)) {
-      // Best effort: the client learns why rather than seeing a bare close.
+    const Admission admission = admit(accepted.remote_ip);
+    if (admission == Admission::over_total) {
+      // Best effort, holding nothing: the client learns why rather than seeing a bare close.
       const std::string& refusal = over_capacity_response();
       [[maybe_unused]] const ssize_t sent =
           ::send(accepted.fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -205,24 +229,81 @@ void HttpServer::accept_connections() {
     // Streamed chunks are small and must leave at once, not wait for Nagle.
     const int one = 1;
     ::setsockopt(accepted.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const int fd = accepted.fd;
-    auto connection = std::make_unique<HttpConnection>(fd, std::move(accepted.remote_address), connection_settings_);
-    if (!watch(fd, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD)) continue;  // closes it
-    const auto deadline = Clock::now() + options_.idle_timeout;
-    idle_.emplace(fd, IdleConnection{std::move(connection), deadline});
-    next_idle_deadline_ = std::min(next_idle_deadline_, deadline);
-    ++open_connections;
+    // A refused connection counts in all (while it drains) but not for its address.
+    std::string counted = admission == Admission::admitted ? accepted.remote_ip : std::string();
+    auto connection =
+        std::make_unique<HttpConnection>(accepted.fd, std::move(accepted.remote_address), connection_settings_,
+                                         [this, counted = std::move(counted)] { release(counted); });
+    HttpConnection::Progress progress = HttpConnection::Progress::waiting;
+    if (admission == Admission::over_address) {
+      progress = connection->reject(429,
+                                    concat("too many connections from ", accepted.remote_ip, ": at most ",
+                                           options_.max_connections_per_address, " per client address"),
+                                    {{"Retry-After", "1"}});
+    }
+    watch_connection(std::move(connection), progress);
   }
 }
 
-void HttpServer::dispatch_idle_connection(int fd, uint32_t events) {
-  const auto found = idle_.find(fd);
-  if (found == idle_.end()) return;
-  std::unique_ptr<HttpConnection> connection = std::move(found->second.connection);
-  idle_.erase(found);
-  watch(fd, 0, EPOLL_CTL_DEL);
-  // Without EPOLLIN the peer has hung up with nothing to read: just close.
-  if (!(events & EPOLLIN)) return;
+void HttpServer::watch_connection(std::unique_ptr<HttpConnection> connection, HttpConnection::Progress progress) {
+  if (progress == HttpConnection::Progress::closed) return;
+  if (progress == HttpConnection::Progress::request_ready) {
+    dispatch(std::move(connection));
+    return;
+  }
+  const int fd = connection->fd();
+  const uint32_t events = interest(*connection);
+  if (!watch(fd, events, EPOLL_CTL_ADD)) return;  // closes it
+  next_deadline_ = std::min(next_deadline_, connection->deadline());
+  watched_.emplace(fd, Watched{std::move(connection), events});
+}
+
+void HttpServer::handle_connection_event(int fd) {
+  const auto found = watched_.find(fd);
+  if (found == watched_.end()) return;
+  HttpConnection& connection = *found->second.connection;
+  // Watched for output while some is pending, else for input (see interest()).
+  // A hang-up or an error shows in the write or the read that follows.
+  HttpConnection::Progress progress = HttpConnection::Progress::waiting;
+  if (connection.has_pending_output()) progress = connection.flush_output();
+  if (progress == HttpConnection::Progress::waiting && !connection.has_pending_output()) {
+    progress = connection.read_available();
+  }
+  settle(fd, progress);
+}
+
+void HttpServer::settle(int fd, HttpConnection::Progress progress) {
+  const auto found = watched_.find(fd);
+  if (found == watched_.end()) return;
+  switch (progress) {
+    case HttpConnection::Progress::closed:
+      watched_.erase(found);  // closing the fd also removes it from the epoll set
+      return;
+    case HttpConnection::Progress::request_ready: {
+      std::unique_ptr<HttpConnection> connection = std::move(found->second.connection);
+      watched_.erase(found);
+      // A worker has it now: what the client sends next waits in the kernel until it is back.
+      watch(fd, 0, EPOLL_CTL_DEL);
+      dispatch(std::move(connection));
+      return;
+    }
+    case HttpConnection::Progress::waiting: {
+      Watched& watched = found->second;
+      const uint32_t events = interest(*watched.connection);
+      if (events != watched.events) {
+        if (!watch(fd, events, EPOLL_CTL_MOD)) {
+          watched_.erase(found);
+          return;
+        }
+        watched.events = events;
+      }
+      next_deadline_ = std::min(next_deadline_, watched.connection->deadline());
+      return;
+    }
+  }
+}
+
+void HttpServer::dispatch(std::unique_ptr<HttpConnection> connection) {
   {
     std::lock_guard lock(mutex_);
     ready_.push_back(std::move(connection));
@@ -236,27 +317,26 @@ void HttpServer::adopt_returned_connections() {
     std::lock_guard lock(mutex_);
     returned.swap(returned_);
   }
-  const auto deadline = Clock::now() + options_.idle_timeout;
   for (auto& connection : returned) {
-    const int fd = connection->fd();
-    if (!watch(fd, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD)) continue;  // closes it
-    idle_.emplace(fd, IdleConnection{std::move(connection), deadline});
-    next_idle_deadline_ = std::min(next_idle_deadline_, deadline);
+    // A pipelined request may be buffered already: it would never wake the poller.
+    const HttpConnection::Progress progress = connection->parse_buffered();
+    watch_connection(std::move(connection), progress);
   }
 }
 
 void HttpServer::close_expired_connections() {
   const auto now = Clock::now();
-  if (now < next_idle_deadline_) return;
-  next_idle_deadline_ = Clock::time_point::max();
-  for (auto it = idle_.begin(); it != idle_.end();) {
-    if (it->second.deadline <= now) {
-      it = idle_.erase(it);  // closing the fd also removes it from the epoll set
+  if (now < next_deadline_) return;
+  next_deadline_ = Clock::time_point::max();
+  std::vector<int> expired;
+  for (const auto& [fd, watched] : watched_) {
+    if (watched.connection->deadline() <= now) {
+      expired.push_back(fd);
     } else {
-      next_idle_deadline_ = std::min(next_idle_deadline_, it->second.deadline);
-      ++it;
+      next_deadline_ = std::min(next_deadline_, watched.connection->deadline());
     }
   }
+  for (const int fd : expired) settle(fd, watched_.at(fd).connection->expire());
 }
 
 void HttpServer::run_worker() {

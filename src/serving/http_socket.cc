@@ -39,15 +39,25 @@ bool HttpSocket::wait_for(short events, std::chrono::milliseconds timeout) {
   }
 }
 
-HttpSocket::ReadResult HttpSocket::read_some(char* buffer, size_t size, Clock::time_point deadline) {
+HttpSocket::ReadResult HttpSocket::try_read(char* buffer, size_t size) {
   while (true) {
-    const ssize_t received = ::recv(fd_, buffer, size, 0);
+    const ssize_t received = ::recv(fd_, buffer, size, MSG_DONTWAIT);
     if (received > 0) return {ReadStatus::data, static_cast<size_t>(received)};
     if (received == 0) return {ReadStatus::closed};
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return {ReadStatus::failed};
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0 || !wait_for(POLLIN, left)) return {ReadStatus::timed_out};
+    return {errno == EAGAIN || errno == EWOULDBLOCK ? ReadStatus::would_block : ReadStatus::failed};
+  }
+}
+
+long HttpSocket::try_write(std::string_view data) {
+  if (cancelled_.load()) return -1;
+  while (true) {
+    const ssize_t sent = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent >= 0) return static_cast<long>(sent);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    gone_.store(true);
+    return -1;
   }
 }
 
@@ -85,31 +95,26 @@ bool HttpSocket::write_all(std::initializer_list<std::string_view> parts, std::c
 
 bool HttpSocket::peer_gone() {
   if (gone_.load() || cancelled_.load()) return true;
-  pollfd entry{fd_, POLLIN | POLLRDHUP, 0};
+  pollfd entry{fd_, 0, 0};
+  // POLLHUP: reset, or closed in both directions; POLLERR: a pending error
+  // (ECONNRESET). A FIN alone (POLLRDHUP) is not a departure: HTTP clients may
+  // half-close once their request is sent.
   if (::poll(&entry, 1, 0) <= 0) return false;
-  // POLLRDHUP: the peer sent FIN. HTTP clients do not half-close while they wait
-  // for a response, so a FIN means the client has gone.
-  bool gone = (entry.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
-  if (!gone && (entry.revents & POLLIN)) {
-    char byte;
-    const ssize_t peeked = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    gone = peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-  }
+  const bool gone = (entry.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
   if (gone) gone_.store(true);
   return gone;
 }
 
+bool HttpSocket::peer_finished_sending() {
+  pollfd entry{fd_, POLLRDHUP, 0};
+  return ::poll(&entry, 1, 0) > 0 && (entry.revents & (POLLRDHUP | POLLHUP)) != 0;
+}
+
+void HttpSocket::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
 void HttpSocket::cancel() {
   cancelled_.store(true);
   ::shutdown(fd_, SHUT_RDWR);
-}
-
-void HttpSocket::drain_before_close(std::chrono::milliseconds max_wait) {
-  if (::shutdown(fd_, SHUT_WR) != 0) return;
-  const auto deadline = Clock::now() + max_wait;
-  std::array<char, 16384> discard;
-  while (read_some(discard.data(), discard.size(), deadline).status == ReadStatus::data) {
-  }
 }
 
 }  // namespace kiln::serving

@@ -127,6 +127,9 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
   http.port = o.port;
   // Every running stream holds a worker: room for a full batch, plus quick requests (ping, metrics).
   http.threads = o.max_rolling_batch_size + 8;
+  // One client (a benchmark, or a proxy in front of the server) may keep every
+  // worker busy and as many requests waiting for one.
+  http.max_connections_per_address = std::max(http.max_connections_per_address, 2 * http.threads);
   HttpServer server(http);
   Metrics metrics;
 

@@ -2,6 +2,10 @@
 // requests that real clients rarely send, and the connection lifecycle.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,6 +50,62 @@ class HttpProtocolTest : public ::testing::Test {
 };
 
 constexpr std::string_view kGetPeer = "GET /peer HTTP/1.1\r\nHost: test\r\n\r\n";
+
+// Connections that send their requests a byte at a time, all from one thread:
+// `heads` trickle their request head, `bodies` send a whole head at once and
+// then trickle the body.
+class SlowClients {
+ public:
+  SlowClients(int port, int heads, int bodies, std::chrono::milliseconds interval) {
+    for (int i = 0; i < heads + bodies; ++i) {
+      Client client{connect_to(port), {}, 0};
+      if (client.fd < 0) continue;
+      if (i < heads) {
+        client.pending = "GET /peer HTTP/1.1\r\nHost: test\r\nX-Slow: " + std::string(200, 's') + "\r\n\r\n";
+      } else {
+        const std::string head = "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 500\r\n\r\n";
+        ::send(client.fd, head.data(), head.size(), MSG_NOSIGNAL);
+        client.pending = std::string(500, 'b');
+      }
+      clients_.push_back(std::move(client));
+    }
+    thread_ = std::thread([this, interval] {
+      while (!stop_.load()) {
+        for (Client& client : clients_) {
+          if (client.sent < client.pending.size() &&
+              ::send(client.fd, client.pending.data() + client.sent, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+            ++client.sent;
+          }
+        }
+        std::this_thread::sleep_for(interval);
+      }
+    });
+  }
+  ~SlowClients() {
+    stop_.store(true);
+    thread_.join();
+    for (Client& client : clients_) ::close(client.fd);
+  }
+  size_t connected() const { return clients_.size(); }
+
+ private:
+  struct Client {
+    int fd;
+    std::string pending;
+    size_t sent;
+  };
+  std::vector<Client> clients_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The time a normal request on a fresh connection takes to be answered (an hour when it is not).
+std::chrono::microseconds timed_request(int port) {
+  const auto begin = Clock::now();
+  RawConnection connection(port);
+  if (!connection.send(kGetPeer) || connection.read_response(3s).find("200 OK") == std::string::npos) return 1h;
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin);
+}
 
 TEST_F(HttpProtocolTest, MalformedRequestIs400AndClosesTheConnection) {
   start(small_limits());
@@ -126,6 +186,20 @@ TEST_F(HttpProtocolTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(second.substr(second.size() - 6), "second") << second;
 }
 
+TEST_F(HttpProtocolTest, PipelinedRequestsBeforeAHalfCloseAreAllAnswered) {
+  start(small_limits());
+  RawConnection connection(port_);
+  ASSERT_TRUE(
+      connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nfirst"
+                      "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 6\r\n\r\nsecond"));
+  ASSERT_TRUE(connection.shutdown_write());
+  const std::string first = connection.read_response();
+  const std::string second = connection.read_response();
+  EXPECT_EQ(first.substr(first.size() - 5), "first") << first;
+  EXPECT_EQ(second.substr(second.size() - 6), "second") << second;
+  EXPECT_TRUE(connection.closed_by_peer(1s));
+}
+
 TEST_F(HttpProtocolTest, Http10ClosesUnlessAskedToKeepAlive) {
   start(small_limits());
   {
@@ -165,12 +239,79 @@ TEST_F(HttpProtocolTest, IdleConnectionIsClosedAfterTheIdleTimeout) {
 
 TEST_F(HttpProtocolTest, SlowRequestIs408) {
   HttpServerOptions options = small_limits();
-  options.request_timeout = 300ms;
+  options.header_timeout = 300ms;
   start(options);
   RawConnection connection(port_);
   ASSERT_TRUE(connection.send("GET /peer HTTP/1.1\r\nHo"));
   const std::string response = connection.read_until_closed(3s);
   EXPECT_EQ(response.find("HTTP/1.1 408 Request Timeout\r\n"), 0u) << response;
+}
+
+// Sends `data` a byte every `interval` until the server closes the connection
+// or all is sent; what the server answered.
+std::string trickle(RawConnection& connection, std::string_view data, std::chrono::milliseconds interval) {
+  for (char byte : data) {
+    if (!connection.send(std::string_view(&byte, 1)) || connection.receive_some(interval)) break;
+  }
+  return connection.read_until_closed(3s);
+}
+
+TEST_F(HttpProtocolTest, HeadTrickledPastTheHeaderDeadlineIs408) {
+  HttpServerOptions options = small_limits();
+  options.header_timeout = 300ms;
+  start(options);
+  RawConnection connection(port_);
+  const auto begin = Clock::now();
+  // Bytes keep coming, but the head is not done at the deadline.
+  const std::string response =
+      trickle(connection, "GET /peer HTTP/1.1\r\nHost: test\r\nX-Slow: " + std::string(100, 's'), 20ms);
+  EXPECT_EQ(response.find("HTTP/1.1 408 Request Timeout\r\n"), 0u) << response;
+  EXPECT_NE(response.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_GE(Clock::now() - begin, 250ms);
+  EXPECT_LT(Clock::now() - begin, 2s);
+}
+
+TEST_F(HttpProtocolTest, BodyTrickledPastTheBodyDeadlineIs408) {
+  HttpServerOptions options = small_limits();
+  options.header_timeout = 5s;
+  options.body_timeout = 300ms;
+  start(options);
+  RawConnection connection(port_);
+  ASSERT_TRUE(connection.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n"));
+  const auto begin = Clock::now();
+  const std::string response = trickle(connection, std::string(100, 'b'), 20ms);
+  EXPECT_EQ(response.find("HTTP/1.1 408 Request Timeout\r\n"), 0u) << response;
+  EXPECT_GE(Clock::now() - begin, 250ms);
+  EXPECT_LT(Clock::now() - begin, 2s);
+}
+
+TEST_F(HttpProtocolTest, NewConnectionThatSendsNothingIsClosedAtTheHeaderDeadline) {
+  HttpServerOptions options = small_limits();
+  options.header_timeout = 200ms;
+  start(options);
+  RawConnection connection(port_);
+  const auto begin = Clock::now();
+  EXPECT_TRUE(connection.closed_by_peer(3s));
+  EXPECT_GE(Clock::now() - begin, 150ms);
+  EXPECT_EQ(connection.read_until_closed(), "");  // no 408: no request had begun
+}
+
+TEST_F(HttpProtocolTest, SlowBodyAfter100ContinueIsReceivedWhole) {
+  HttpServerOptions options = small_limits();
+  options.threads = 1;
+  start(options);
+  RawConnection slow(port_);
+  ASSERT_TRUE(slow.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n"));
+  EXPECT_EQ(slow.read_until("\r\n\r\n"), "HTTP/1.1 100 Continue\r\n\r\n");
+  for (char byte : std::string("slow body!")) {
+    ASSERT_TRUE(slow.send(std::string_view(&byte, 1)));
+    // The only worker stays free while the body trickles in.
+    const CurlResult quick = run_curl(url(port_, "/peer"));
+    ASSERT_EQ(quick.exit_code, 0) << quick.output;
+  }
+  const std::string response = slow.read_response();
+  EXPECT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+  EXPECT_EQ(response.substr(response.size() - 10), "slow body!");
 }
 
 TEST_F(HttpProtocolTest, IdleKeepAliveConnectionsHoldNoWorker) {
@@ -190,6 +331,59 @@ TEST_F(HttpProtocolTest, IdleKeepAliveConnectionsHoldNoWorker) {
     ASSERT_TRUE(connection->send(kGetPeer));
     EXPECT_NE(connection->read_response().find("200 OK"), std::string::npos);
   }
+}
+
+TEST_F(HttpProtocolTest, SlowClientsHoldNoWorker) {
+  HttpServerOptions options = small_limits();  // two workers
+  options.max_connections_per_address = 0;     // they all come from 127.0.0.1
+  start(options);
+  std::chrono::microseconds alone{0};
+  for (int i = 0; i < 3; ++i) alone = std::max(alone, timed_request(port_));
+  ASSERT_LT(alone, 1s);
+  // 200 connections sending a byte every 20 ms, 50 of them trickling a body.
+  SlowClients slow(port_, 150, 50, 20ms);
+  ASSERT_EQ(slow.connected(), 200u);
+  std::this_thread::sleep_for(300ms);  // every slow connection has begun its request
+  std::chrono::microseconds crowded{0};
+  for (int i = 0; i < 5; ++i) crowded = std::max(crowded, timed_request(port_));
+  std::cout << "normal request: " << alone.count() << " us alone, " << crowded.count()
+            << " us beside 200 slow clients\n";
+  // As fast as without them, give or take a loaded machine.
+  EXPECT_LT(crowded, 1s);
+}
+
+TEST_F(HttpProtocolTest, ConnectionsBeyondThePerAddressCapGet429) {
+  HttpServerOptions options = small_limits();
+  options.max_connections_per_address = 3;
+  start(options);
+  std::vector<std::unique_ptr<RawConnection>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<RawConnection>(port_));
+    ASSERT_TRUE(open.back()->send(kGetPeer));
+    ASSERT_NE(open.back()->read_response().find("200 OK"), std::string::npos);
+  }
+  // The fourth from 127.0.0.1 is refused, its request read and dropped.
+  RawConnection fourth(port_);
+  ASSERT_TRUE(fourth.send(kGetPeer));
+  const std::string refusal = fourth.read_until_closed();
+  EXPECT_EQ(refusal.find("HTTP/1.1 429 Too Many Requests\r\n"), 0u) << refusal;
+  EXPECT_NE(refusal.find("Retry-After: 1\r\n"), std::string::npos);
+  EXPECT_NE(refusal.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_NE(refusal.find("at most 3 per client address"), std::string::npos) << refusal;
+
+  // The three still work; once one closes, a new one is served again.
+  for (auto& connection : open) {
+    ASSERT_TRUE(connection->send(kGetPeer));
+    EXPECT_NE(connection->read_response().find("200 OK"), std::string::npos);
+  }
+  open.pop_back();
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    RawConnection next(port_);
+    served = next.send(kGetPeer) && next.read_response(1s).find("200 OK") != std::string::npos;
+    if (!served) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(served);
 }
 
 TEST_F(HttpProtocolTest, ConnectionsBeyondTheLimitGet503) {

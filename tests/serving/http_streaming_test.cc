@@ -192,6 +192,55 @@ TEST_F(HttpStreamingTest, ClientGoneIsSeenWhileNothingIsWritten) {
   EXPECT_TRUE(future.get());
 }
 
+// A client may half-close (shutdown(SHUT_WR)) once its request is sent: it has
+// not gone, and gets the whole response, then the close.
+TEST_F(HttpStreamingTest, HalfClosedClientGetsTheWholeResponse) {
+  add_route("/compute", [](const HttpRequest&, HttpResponse& response) {
+    // An engine computing a prompt polls for a client that left, then answers.
+    for (int i = 0; i < 40; ++i) {
+      if (response.client_gone()) return;
+      std::this_thread::sleep_for(5ms);
+    }
+    response.send(200, "text/plain", "computed");
+  });
+  add_route("/tokens", [](const HttpRequest&, HttpResponse& response) {
+    response.start_stream(200, "application/jsonlines");
+    for (int i = 0; i < 3; ++i) {
+      std::this_thread::sleep_for(20ms);
+      if (!response.write_json_line({{"token", i}})) return;
+    }
+    response.end_stream();
+  });
+  start();
+  {
+    RawConnection connection(port_);
+    ASSERT_TRUE(connection.send("GET /compute HTTP/1.1\r\nHost: test\r\n\r\n"));
+    ASSERT_TRUE(connection.shutdown_write());
+    const std::string response = without_interim_responses(connection.read_until_closed());
+    EXPECT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+    EXPECT_TRUE(connection.closed_by_peer(1s));  // once answered
+    EXPECT_EQ(response.substr(response.find("\r\n\r\n") + 4), "computed");
+  }
+  {
+    RawConnection connection(port_);
+    ASSERT_TRUE(connection.send("GET /tokens HTTP/1.1\r\nHost: test\r\n\r\n"));
+    ASSERT_TRUE(connection.shutdown_write());
+    const std::string response = without_interim_responses(connection.read_until_closed());
+    EXPECT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+    EXPECT_EQ(dechunk(response.substr(response.find("\r\n\r\n") + 4)), "{\"token\":0}\n{\"token\":1}\n{\"token\":2}\n")
+        << response;
+  }
+  {
+    // HTTP/1.0 clients (printf ... | nc -N) too.
+    RawConnection connection(port_);
+    ASSERT_TRUE(connection.send("GET /compute HTTP/1.0\r\n\r\n"));
+    ASSERT_TRUE(connection.shutdown_write());
+    const std::string response = connection.read_until_closed();
+    EXPECT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+    EXPECT_EQ(response.substr(response.find("\r\n\r\n") + 4), "computed");
+  }
+}
+
 TEST_F(HttpStreamingTest, AnotherThreadMayWriteTheStream) {
   add_route("/engine", [](const HttpRequest&, HttpResponse& response) {
     response.start_stream(200, "application/jsonlines");

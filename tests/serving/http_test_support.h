@@ -160,6 +160,8 @@ class RawConnection {
     while (!peer_closed_ && Clock::now() < deadline) receive_some(remaining(deadline));
     return peer_closed_;
   }
+  // Half-closes: the server sees the end of the request stream but can still answer.
+  bool shutdown_write() { return ::shutdown(fd_, SHUT_WR) == 0; }
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -180,6 +182,31 @@ class RawConnection {
   std::string received_;
   bool peer_closed_ = false;
 };
+
+// The response with interim (1xx) responses before it removed: a server may
+// send them to any HTTP/1.1 client (RFC 9110 15.2).
+inline std::string without_interim_responses(std::string response) {
+  while (response.rfind("HTTP/1.1 1", 0) == 0) {
+    const size_t end = response.find("\r\n\r\n");
+    if (end == std::string::npos) break;
+    response.erase(0, end + 4);
+  }
+  return response;
+}
+
+// The body of a chunked response (after its head), decoded; empty when malformed.
+inline std::string dechunk(std::string_view body) {
+  std::string decoded;
+  while (true) {
+    const size_t line_end = body.find("\r\n");
+    if (line_end == std::string_view::npos) return {};
+    const size_t size = std::stoul(std::string(body.substr(0, line_end)), nullptr, 16);
+    if (size == 0) return decoded;
+    if (body.size() < line_end + 2 + size + 2) return {};
+    decoded.append(body.substr(line_end + 2, size));
+    body.remove_prefix(line_end + 2 + size + 2);
+  }
+}
 
 // A file under the test's temporary directory holding `content`.
 inline std::string write_temp_file(const std::string& name, const std::string& content) {

@@ -277,6 +277,32 @@ TEST_F(ServeTest, ClientDisconnectFreesTheSlot) {
   EXPECT_THAT(metrics, HasSubstr("kiln_running_sequences 0"));
 }
 
+// A client that half-closes (shutdown(SHUT_WR)) after its request still gets
+// the whole answer, streamed or not: a half-close is not a disconnect.
+TEST_F(ServeTest, HalfClosedClientGetsTheWholeAnswer) {
+  for (const bool stream : {false, true}) {
+    const std::string body =
+        nlohmann::json{{"inputs", prompt(0)}, {"parameters", {{"max_new_tokens", 24}}}, {"stream", stream}}.dump();
+    testing::RawConnection connection(server_->port());
+    ASSERT_TRUE(
+        connection.send("POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                        "Content-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body));
+    ASSERT_TRUE(connection.shutdown_write());
+    const std::string response =
+        testing::without_interim_responses(connection.read_until_closed(std::chrono::seconds(10)));
+    ASSERT_EQ(response.find("HTTP/1.1 200 OK\r\n"), 0u) << response;
+    std::string content = response.substr(response.find("\r\n\r\n") + 4);
+    if (stream) {
+      content = testing::dechunk(content);
+      content = content.substr(content.rfind('\n', content.size() - 2) + 1);  // the last JSON line
+    }
+    const auto answer = nlohmann::json::parse(content, nullptr, false);
+    ASSERT_TRUE(answer.is_object()) << response;
+    EXPECT_EQ(answer.value("generated_text", std::string("?")), reference_text(0)) << response;
+  }
+}
+
 TEST(ServeLifecycle, PropertiesCacheReuseAndSigtermDrain) {
   std::string pattern = (fs::temp_directory_path() / "kiln-serve-life-XXXXXX").string();
   ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
