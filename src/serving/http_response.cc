@@ -51,6 +51,11 @@ bool HttpResponse::started() const {
   return phase_ != Phase::not_started;
 }
 
+bool HttpResponse::streaming() const {
+  std::lock_guard lock(mutex_);
+  return phase_ == Phase::streaming;
+}
+
 bool HttpResponse::client_gone() { return failed_.load() || socket_.peer_gone(); }
 
 void HttpResponse::require_phase(Phase phase, std::string_view operation) const {

@@ -70,9 +70,12 @@ void guarded(Metrics& metrics, const std::string& route, HttpResponse& response,
   metrics.request_done(route, status);
   if (status == 200) return;
   if (response.started()) {
-    // Headers are gone: the error becomes the stream's last item.
-    response.write_chunk(nlohmann::json{{"error", message}, {"code", status}}.dump() + "\n");
-    response.end_stream();
+    // Headers are gone. The routes end their own streams in their formats
+    // (stream_completion); a stream still open gets a last JSON line.
+    if (response.streaming()) {
+      response.write_chunk(nlohmann::json{{"error", message}, {"code", status}}.dump() + "\n");
+      response.end_stream();
+    }
     return;
   }
   HttpHeaders extra;
@@ -141,11 +144,15 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
       });
     };
   };
+  // 503 while loading and while draining after SIGTERM, so that load balancers send elsewhere.
   server.route("GET", "/ping", [&](const HttpRequest&, HttpResponse& res) {
-    if (ready.load()) {
-      res.send_json(200, {{"status", "healthy"}});
-    } else {
+    const ServingContext* ctx = ready.load();
+    if (!ctx) {
       res.send_json(503, {{"status", "loading"}}, {{"Retry-After", "1"}});
+    } else if (!ctx->service.accepting()) {
+      res.send_json(503, {{"status", "shutting down"}}, {{"Retry-After", "1"}});
+    } else {
+      res.send_json(200, {{"status", "healthy"}});
     }
   });
   server.route("POST", "/invocations", with_model("/invocations", handle_invocations));
