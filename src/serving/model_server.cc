@@ -51,8 +51,10 @@ std::string cache_key(const fs::path& model, const ServingOptions& o) {
   return name.str();
 }
 
-// Answers a route, turning failures into JSON errors (or a last line/event on a stream).
-void guarded(Metrics& metrics, const std::string& route, HttpResponse& response, const std::function<void()>& body) {
+}  // namespace
+
+void answer_route(Metrics& metrics, const std::string& route, HttpResponse& response,
+                  const std::function<void()>& body) {
   int status = 200;
   std::string message;
   try {
@@ -82,8 +84,6 @@ void guarded(Metrics& metrics, const std::string& route, HttpResponse& response,
   if (status == 503 || status == 429) extra.emplace_back("Retry-After", "1");
   response.send_json(status, {{"error", message}, {"code", status}}, extra);
 }
-
-}  // namespace
 
 fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o) {
   fs::path model = model_path;
@@ -137,7 +137,7 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
   std::atomic<ServingContext*> ready{nullptr};
   auto with_model = [&](const std::string& route, auto handler) {
     return [&, route, handler](const HttpRequest& req, HttpResponse& res) {
-      guarded(metrics, route, res, [&] {
+      answer_route(metrics, route, res, [&] {
         ServingContext* ctx = ready.load();
         if (!ctx) throw ApiError{503, "the model is still loading"};
         handler(*ctx, req, res);
