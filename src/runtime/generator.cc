@@ -12,7 +12,7 @@ Generator::Generator(const engine::Engine& engine, Backend& backend)
 
 void Generator::validate(const GenerationRequest& r, std::size_t index) const {
   try {
-    check_request(limits_, graph_.spec().vocab_size, r.prompt, r.max_new_tokens);
+    check_request(limits_, graph_.spec().vocab_size, graph_.spec().max_positions, r.prompt, r.max_new_tokens);
   } catch (const Error& e) {
     throw_error("request ", index, ": ", e.what());
   }

@@ -26,12 +26,16 @@ void check_token_ids(int64_t vocab_size, const std::vector<int32_t>& ids) {
   }
 }
 
-void check_request(const engine::Limits& limits, int64_t vocab_size, const std::vector<int32_t>& prompt,
-                   int64_t max_new_tokens) {
+void check_request(const engine::Limits& limits, int64_t vocab_size, int64_t max_positions,
+                   const std::vector<int32_t>& prompt, int64_t max_new_tokens) {
   const auto len = static_cast<int64_t>(prompt.size());
   if (len == 0) throw_error("the prompt is empty");
   if (len > limits.max_input_len) {
     throw_error("the prompt has ", len, " tokens, more than the engine's max_input_len ", limits.max_input_len);
+  }
+  if (max_positions > 0 && len >= max_positions) {
+    throw_error("the prompt has ", len, " tokens, leaving no room for new tokens in the model's ", max_positions,
+                " positions (max_positions)");
   }
   if (max_new_tokens < 1 || max_new_tokens > limits.max_output_len) {
     throw_error("max_new_tokens ", max_new_tokens, " must be between 1 and the engine's max_output_len ",
@@ -45,6 +49,17 @@ Scheduler::~Scheduler() = default;
 
 void Scheduler::submit(ScheduledRequest request) {
   if (request.prompt.empty()) throw_error("request ", request.id, ": the prompt is empty");
+  // The sequence (prompt and new tokens) stays within the model's positions: a
+  // request that would pass them ends at the last one, finishing with "length".
+  const int64_t positions = graph_.spec().max_positions;
+  const auto prompt_len = static_cast<int64_t>(request.prompt.size());
+  if (positions > 0) {
+    if (prompt_len >= positions) {
+      throw_error("request ", request.id, ": the prompt has ", prompt_len, " tokens, leaving no room in the model's ",
+                  positions, " positions");
+    }
+    request.max_new_tokens = std::min(request.max_new_tokens, positions - prompt_len);
+  }
   waiting_.push_back(std::make_unique<Sequence>(std::move(request)));
 }
 

@@ -39,11 +39,14 @@ struct TokenEvent {
 };
 
 // Refuses what the engine cannot run, naming the limit: an empty prompt, one
-// longer than max_input_len, max_new_tokens outside [1, max_output_len], or
-// ids outside the vocabulary. The CLI's Generator and the server's engine loop
-// both check requests with it before they reach a Scheduler.
-void check_request(const engine::Limits& limits, int64_t vocab_size, const std::vector<int32_t>& prompt,
-                   int64_t max_new_tokens);
+// longer than max_input_len or leaving no room in the model's positions
+// (`max_positions`, 0 when it sets none), max_new_tokens outside [1,
+// max_output_len], or ids outside the vocabulary. The CLI's Generator and the
+// server's engine loop both check requests with it before they reach a
+// Scheduler. A prompt that fits but leaves fewer than max_new_tokens positions
+// is not refused: the Scheduler ends it at the last position ("length").
+void check_request(const engine::Limits& limits, int64_t vocab_size, int64_t max_positions,
+                   const std::vector<int32_t>& prompt, int64_t max_new_tokens);
 void check_token_ids(int64_t vocab_size, const std::vector<int32_t>& ids);
 
 class Scheduler {

@@ -77,7 +77,8 @@ EngineService::~EngineService() {
 }
 
 std::shared_ptr<Job> EngineService::submit(JobRequest request) {
-  runtime::check_request(limits_, graph_.spec().vocab_size, request.prompt, request.max_new_tokens);
+  runtime::check_request(limits_, graph_.spec().vocab_size, graph_.spec().max_positions, request.prompt,
+                         request.max_new_tokens);
   runtime::check_sampling(request.sampling);  // refuses invalid sampling parameters now, not in the loop
   std::shared_ptr<Job> job;
   {
@@ -101,6 +102,11 @@ void EngineService::cancel(const std::shared_ptr<Job>& job) {
 EngineStats EngineService::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stats_;
+}
+
+bool EngineService::accepting() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return accepting_;
 }
 
 void EngineService::drain(std::chrono::milliseconds deadline) {

@@ -81,7 +81,8 @@ class EngineService {
   ~EngineService();  // stops the loop; unfinished jobs end as "cancelled"
 
   // Validates the request against the engine's limits (throws kiln::Error with
-  // the reason) and queues it; nullptr when the queue is full (overload).
+  // the reason) and queues it; nullptr when the queue is full (overload) or the
+  // service is draining (accepting() is false).
   std::shared_ptr<Job> submit(JobRequest request);
   void cancel(const std::shared_ptr<Job>& job);
   EngineStats stats() const;
@@ -89,6 +90,8 @@ class EngineService {
   const engine::Limits& limits() const { return limits_; }
   // Stops taking jobs, lets running ones finish (bounded by `deadline`), then stops the loop.
   void drain(std::chrono::milliseconds deadline);
+  // False from the start of drain(): the server is shutting down.
+  bool accepting() const;
 
  private:
   void loop();

@@ -73,6 +73,11 @@ bool HttpResponse::started() const {
   return phase_ != Phase::not_started;
 }
 
+bool HttpResponse::streaming() const {
+  std::lock_guard lock(mutex_);
+  return phase_ == Phase::streaming;
+}
+
 bool HttpResponse::client_gone() {
   if (failed_.load() || socket_.peer_gone()) return true;
   if (probed_.load() || settings_.http10 || !socket_.peer_finished_sending()) return false;

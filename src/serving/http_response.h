@@ -69,6 +69,8 @@ class HttpResponse {
   bool client_gone();
   // Whether a response or stream has been started.
   bool started() const;
+  // Whether a stream is open: started and not yet ended.
+  bool streaming() const;
 
  private:
   friend class HttpConnection;

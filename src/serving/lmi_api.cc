@@ -21,14 +21,10 @@ LmiParameters parse_parameters(ServingContext& ctx, const nlohmann::json& p) {
                       "parameters");
   LmiParameters out;
   auto& job = out.request.job;
-  job.max_new_tokens = int_param(p, "max_new_tokens", ctx.default_max_new_tokens);
+  job.max_new_tokens = max_new_tokens_param(ctx, p, "max_new_tokens", ctx.default_max_new_tokens);
   // LMI samples only with do_sample; temperature and friends shape the sampling.
+  job.sampling = sampling_params(p, 1.0);
   job.sampling.greedy = !bool_param(p, "do_sample", false);
-  job.sampling.temperature = number_param(p, "temperature", 1.0);
-  job.sampling.top_k = int_param(p, "top_k", 0);
-  job.sampling.top_p = number_param(p, "top_p", 1.0);
-  job.sampling.repetition_penalty = number_param(p, "repetition_penalty", 1.0);
-  job.sampling.seed = static_cast<uint64_t>(int_param(p, "seed", 0));
   out.request.stop = stop_param(p, "stop");
   for (auto& s : stop_param(p, "stop_sequences")) out.request.stop.push_back(s);
   out.details = bool_param(p, "details", false);
@@ -56,13 +52,7 @@ nlohmann::json answer_json(const LmiParameters& params, const std::string& input
 }  // namespace
 
 void handle_invocations(ServingContext& ctx, const HttpRequest& request, HttpResponse& response) {
-  nlohmann::json body;
-  try {
-    body = nlohmann::json::parse(request.body);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ApiError{400, std::string("the request body is not valid JSON: ") + e.what()};
-  }
-  if (!body.is_object()) throw ApiError{400, "the request body must be a JSON object"};
+  const nlohmann::json body = parse_request_body(request.body);
   if (body.contains("messages")) return answer_chat(ctx, body, response);
   refuse_unknown_keys(body, {"inputs", "parameters", "stream"}, "the request");
   if (!body.contains("inputs")) throw ApiError{400, "the request needs \"inputs\" (a string or a list of strings)"};
@@ -80,9 +70,10 @@ void handle_invocations(ServingContext& ctx, const HttpRequest& request, HttpRes
       // Each input is its own sequence in the running batch.
       answers.push_back(std::async(std::launch::async, [&ctx, p]() mutable {
         const std::string text = p.request.prompt;
-        return answer_json(p, text,
-                           run_completion(
-                               ctx, p.request, [](auto, auto&) { return true; }, nullptr));
+        auto r = run_completion(
+            ctx, p.request, [](auto, auto&) { return true; }, nullptr);
+        if (r.finish_reason == "error") throw ApiError{500, r.error};
+        return answer_json(p, text, r);
       }));
     }
     nlohmann::json out = nlohmann::json::array();
@@ -95,21 +86,26 @@ void handle_invocations(ServingContext& ctx, const HttpRequest& request, HttpRes
   const std::string input = inputs.get<std::string>();
   p.request.prompt = input;
   if (!stream) {
-    const auto r = run_completion(
-        ctx, p.request, [](auto, auto&) { return true; }, [&] { return response.client_gone(); });
+    const auto r = complete(ctx, p.request, response);
     if (!r.client_gone) response.send_json(200, answer_json(p, input, r));
     return;
   }
-  response.start_stream(200, "application/jsonlines");
-  const auto r = run_completion(
-      ctx, p.request,
-      [&](std::string_view, const std::vector<TokenDetail>& tokens) {
-        for (const auto& t : tokens) {
-          if (!response.write_json_line({{"token", token_json(t)}})) return false;
-        }
-        return true;
-      },
-      [&] { return response.client_gone(); });
+  StreamFormat format;
+  format.content_type = "application/jsonlines";
+  format.sink = [&](std::string_view, const std::vector<TokenDetail>& tokens) {
+    for (const auto& t : tokens) {
+      if (!response.write_json_line({{"token", token_json(t)}})) return false;
+    }
+    return true;
+  };
+  // A failure mid-stream: a last line as LMI's, with finish_reason "error" and the reason.
+  format.write_error = [&](const ApiError& e, const StreamedSoFar& sent) {
+    response.write_json_line({{"generated_text", p.return_full_text ? input + sent.text : sent.text},
+                              {"details", {{"finish_reason", "error"}, {"generated_tokens", sent.tokens}}},
+                              {"error", e.message},
+                              {"code", e.status}});
+  };
+  const auto r = stream_completion(ctx, p.request, response, format);
   if (r.client_gone) return;
   response.write_json_line(answer_json(p, input, r));
   response.end_stream();

@@ -51,8 +51,10 @@ std::string cache_key(const fs::path& model, const ServingOptions& o) {
   return name.str();
 }
 
-// Answers a route, turning failures into JSON errors (or a last line/event on a stream).
-void guarded(Metrics& metrics, const std::string& route, HttpResponse& response, const std::function<void()>& body) {
+}  // namespace
+
+void answer_route(Metrics& metrics, const std::string& route, HttpResponse& response,
+                  const std::function<void()>& body) {
   int status = 200;
   std::string message;
   try {
@@ -70,17 +72,18 @@ void guarded(Metrics& metrics, const std::string& route, HttpResponse& response,
   metrics.request_done(route, status);
   if (status == 200) return;
   if (response.started()) {
-    // Headers are gone: the error becomes the stream's last item.
-    response.write_chunk(nlohmann::json{{"error", message}, {"code", status}}.dump() + "\n");
-    response.end_stream();
+    // Headers are gone. The routes end their own streams in their formats
+    // (stream_completion); a stream still open gets a last JSON line.
+    if (response.streaming()) {
+      response.write_chunk(nlohmann::json{{"error", message}, {"code", status}}.dump() + "\n");
+      response.end_stream();
+    }
     return;
   }
   HttpHeaders extra;
   if (status == 503 || status == 429) extra.emplace_back("Retry-After", "1");
   response.send_json(status, {{"error", message}, {"code", status}}, extra);
 }
-
-}  // namespace
 
 fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o) {
   fs::path model = model_path;
@@ -137,18 +140,22 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
   std::atomic<ServingContext*> ready{nullptr};
   auto with_model = [&](const std::string& route, auto handler) {
     return [&, route, handler](const HttpRequest& req, HttpResponse& res) {
-      guarded(metrics, route, res, [&] {
+      answer_route(metrics, route, res, [&] {
         ServingContext* ctx = ready.load();
         if (!ctx) throw ApiError{503, "the model is still loading"};
         handler(*ctx, req, res);
       });
     };
   };
+  // 503 while loading and while draining after SIGTERM, so that load balancers send elsewhere.
   server.route("GET", "/ping", [&](const HttpRequest&, HttpResponse& res) {
-    if (ready.load()) {
-      res.send_json(200, {{"status", "healthy"}});
-    } else {
+    const ServingContext* ctx = ready.load();
+    if (!ctx) {
       res.send_json(503, {{"status", "loading"}}, {{"Retry-After", "1"}});
+    } else if (!ctx->service.accepting()) {
+      res.send_json(503, {{"status", "shutting down"}}, {{"Retry-After", "1"}});
+    } else {
+      res.send_json(200, {{"status", "healthy"}});
     }
   });
   server.route("POST", "/invocations", with_model("/invocations", handle_invocations));

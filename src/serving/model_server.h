@@ -5,7 +5,11 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <string>
 
+#include "serving/http_response.h"
+#include "serving/metrics.h"
 #include "serving/serving_options.h"
 
 namespace kiln::serving {
@@ -14,6 +18,14 @@ namespace kiln::serving {
 // directory), compiling a checkpoint into options.cache_dir unless an engine
 // for the same files and options is already there.
 std::filesystem::path resolve_engine(const std::filesystem::path& model, const ServingOptions& options);
+
+// Runs a route's `body` and answers its failures as JSON {"error", "code"}:
+// ApiError with its status (503 and 429 with Retry-After), kiln::Error 400,
+// anything else 500. Once a response has started it adds nothing, but to a
+// stream still open (the routes end their own streams in their formats): a
+// last JSON line. Records the status in `metrics`.
+void answer_route(Metrics& metrics, const std::string& route, HttpResponse& response,
+                  const std::function<void()>& body);
 
 // Runs until SIGTERM or SIGINT; returns the process exit status.
 int run_model_server(const ServingOptions& options, const std::filesystem::path& default_model);

@@ -19,30 +19,18 @@ int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-nlohmann::json parse_body(const HttpRequest& request) {
-  try {
-    auto body = nlohmann::json::parse(request.body);
-    if (!body.is_object()) throw ApiError{400, "the request body must be a JSON object"};
-    return body;
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ApiError{400, std::string("the request body is not valid JSON: ") + e.what()};
-  }
-}
-
 // Sampling as OpenAI defines it: temperature 1 by default, 0 meaning greedy.
-void read_sampling(const nlohmann::json& body, CompletionRequest& r, int64_t default_max_tokens) {
-  if (int_param(body, "n", 1) != 1) throw ApiError{400, "only n = 1 is supported"};
-  if (number_param(body, "presence_penalty", 0) != 0 || number_param(body, "frequency_penalty", 0) != 0) {
-    throw ApiError{400, "presence_penalty and frequency_penalty are not supported (use repetition_penalty)"};
+void read_sampling(ServingContext& ctx, const nlohmann::json& body, CompletionRequest& r, int64_t default_max_tokens) {
+  int_param(body, "n", 1, 1, 1);  // one choice per request
+  for (const char* penalty : {"presence_penalty", "frequency_penalty"}) {
+    const double value = number_param(body, penalty, 0);
+    require_param(value == 0, penalty, "0 (not supported: use repetition_penalty)", value);
   }
-  r.job.max_new_tokens = int_param(body, "max_completion_tokens", int_param(body, "max_tokens", default_max_tokens));
-  const double temperature = number_param(body, "temperature", 1.0);
-  r.job.sampling.greedy = temperature == 0;
-  r.job.sampling.temperature = temperature == 0 ? 1.0 : temperature;
-  r.job.sampling.top_p = number_param(body, "top_p", 1.0);
-  r.job.sampling.top_k = int_param(body, "top_k", 0);
-  r.job.sampling.repetition_penalty = number_param(body, "repetition_penalty", 1.0);
-  r.job.sampling.seed = static_cast<uint64_t>(int_param(body, "seed", 0));
+  const int64_t max_tokens = max_new_tokens_param(ctx, body, "max_tokens", default_max_tokens);
+  r.job.max_new_tokens = max_new_tokens_param(ctx, body, "max_completion_tokens", max_tokens);
+  r.job.sampling = sampling_params(body, 1.0);
+  r.job.sampling.greedy = r.job.sampling.temperature == 0;
+  if (r.job.sampling.greedy) r.job.sampling.temperature = 1.0;
   r.stop = stop_param(body, "stop");
 }
 
@@ -56,28 +44,79 @@ nlohmann::json usage(const CompletionResult& r) {
           {"total_tokens", r.prompt_tokens + completion}};
 }
 
-// Runs `r` and answers as one JSON object or as server-sent events, building
-// the API's objects with `chunk(delta, finish)` and `whole(result)`.
-void respond(ServingContext& ctx, CompletionRequest r, bool stream, HttpResponse& response,
-             const std::function<nlohmann::json(const std::string&, const nlohmann::json&)>& chunk,
-             const std::function<nlohmann::json(const CompletionResult&)>& whole,
-             const std::function<void()>& before_first = nullptr) {
+// Characters (code points) in UTF-8 text, for text_offset.
+int64_t characters(std::string_view text) {
+  int64_t n = 0;
+  for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// Completions' `logprobs` for `tokens`, their offsets counted on from `offset`
+// (characters into the completion's text, as vLLM counts them).
+nlohmann::json completion_logprobs(const std::vector<TokenDetail>& tokens, int64_t& offset) {
+  nlohmann::json texts = nlohmann::json::array(), logprobs = nlohmann::json::array(), offsets = nlohmann::json::array();
+  for (const auto& t : tokens) {
+    texts.push_back(t.text);
+    logprobs.push_back(t.logprob);
+    offsets.push_back(offset);
+    offset += characters(t.text);
+  }
+  return {{"tokens", texts}, {"token_logprobs", logprobs}, {"top_logprobs", nullptr}, {"text_offset", offsets}};
+}
+
+// Chat's `logprobs`: one entry per token, with its UTF-8 bytes.
+nlohmann::json chat_logprobs(const std::vector<TokenDetail>& tokens) {
+  nlohmann::json content = nlohmann::json::array();
+  for (const auto& t : tokens) {
+    std::vector<int> bytes(t.text.begin(), t.text.end());
+    for (int& b : bytes) b &= 0xFF;
+    content.push_back(
+        {{"token", t.text}, {"logprob", t.logprob}, {"bytes", bytes}, {"top_logprobs", nlohmann::json::array()}});
+  }
+  return {{"content", content}};
+}
+
+// The API's objects for one request: `chunk(text, tokens, finish)` for a
+// streamed piece, `whole(result)` for the answer sent at once.
+struct Shapes {
+  std::function<nlohmann::json(const std::string&, const std::vector<TokenDetail>&, const nlohmann::json&)> chunk;
+  std::function<nlohmann::json(const CompletionResult&)> whole;
+  std::function<void()> before_first;  // streamed first (chat: the assistant role)
+  bool token_chunks = false;           // a chunk for tokens that bring no text yet (their logprobs)
+};
+
+// An error event as OpenAI's streams carry them.
+nlohmann::json error_event(const ApiError& e) {
+  return {{"error",
+           {{"message", e.message},
+            {"type", e.status >= 500 ? "server_error" : "invalid_request_error"},
+            {"param", nullptr},
+            {"code", e.status}}}};
+}
+
+// Runs `r` and answers as one JSON object or as server-sent events.
+void respond(ServingContext& ctx, CompletionRequest r, bool stream, HttpResponse& response, const Shapes& shapes) {
   if (!stream) {
-    const auto result = run_completion(
-        ctx, std::move(r), [](auto, auto&) { return true; }, [&] { return response.client_gone(); });
-    if (!result.client_gone) response.send_json(200, whole(result));
+    const auto result = complete(ctx, std::move(r), response);
+    if (!result.client_gone) response.send_json(200, shapes.whole(result));
     return;
   }
-  response.start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
-  if (before_first) before_first();
-  const auto result = run_completion(
-      ctx, std::move(r),
-      [&](std::string_view delta, auto&) {
-        return delta.empty() || response.write_event(chunk(std::string(delta), nullptr).dump());
-      },
-      [&] { return response.client_gone(); });
+  StreamFormat format;
+  format.content_type = "text/event-stream";
+  format.headers = {{"Cache-Control", "no-cache"}};
+  format.on_start = shapes.before_first;
+  format.sink = [&](std::string_view delta, const std::vector<TokenDetail>& tokens) {
+    if (delta.empty() && (!shapes.token_chunks || tokens.empty())) return true;
+    return response.write_event(shapes.chunk(std::string(delta), tokens, nullptr).dump());
+  };
+  // A failure mid-stream: an error event, then [DONE], so that clients stop reading.
+  format.write_error = [&](const ApiError& e, const StreamedSoFar&) {
+    response.write_event(error_event(e).dump());
+    response.write_event("[DONE]");
+  };
+  const auto result = stream_completion(ctx, std::move(r), response, format);
   if (result.client_gone) return;
-  nlohmann::json last = chunk("", finish_reason(result));
+  nlohmann::json last = shapes.chunk("", {}, finish_reason(result));
   last["usage"] = usage(result);
   response.write_event(last.dump());
   response.write_event("[DONE]");
@@ -87,7 +126,7 @@ void respond(ServingContext& ctx, CompletionRequest r, bool stream, HttpResponse
 }  // namespace
 
 void handle_completions(ServingContext& ctx, const HttpRequest& request, HttpResponse& response) {
-  const auto body = parse_body(request);
+  const auto body = parse_request_body(request.body);
   refuse_unknown_keys(body,
                       {"model", "prompt", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "n",
                        "stop", "stream", "stream_options", "seed", "user", "presence_penalty", "frequency_penalty",
@@ -103,33 +142,48 @@ void handle_completions(ServingContext& ctx, const HttpRequest& request, HttpRes
     throw ApiError{400, "\"prompt\" must be a string (or a list of one string)"};
   }
   if (bool_param(body, "echo", false)) throw ApiError{400, "echo is not supported"};
-  read_sampling(body, r, 16);  // OpenAI's default max_tokens for completions
+  // logprobs N: each token's logprob, and the N most likely alternatives, which kiln does not compute.
+  const int64_t logprobs = int_param(body, "logprobs", -1, 0, 5);
+  if (logprobs > 0) {
+    throw ApiError{400, "'logprobs' " + std::to_string(logprobs) +
+                            ": the most likely alternatives (top_logprobs) are not available; logprobs 0 gives each "
+                            "generated token's logprob"};
+  }
+  read_sampling(ctx, body, r, 16);  // OpenAI's default max_tokens for completions
   const std::string id = new_id("cmpl-");
   const int64_t created = now_seconds();
   auto base = [&] {
     return nlohmann::json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", ctx.model_name}};
   };
-  respond(
-      ctx, std::move(r), bool_param(body, "stream", false), response,
-      [&](const std::string& text, const nlohmann::json& finish) {
-        auto c = base();
-        c["choices"] = {{{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}}};
-        return c;
-      },
-      [&](const CompletionResult& result) {
-        auto c = base();
-        c["choices"] = {
-            {{"index", 0}, {"text", result.text}, {"logprobs", nullptr}, {"finish_reason", finish_reason(result)}}};
-        c["usage"] = usage(result);
-        return c;
-      });
+  int64_t offset = 0;  // text_offset of the next streamed token
+  Shapes shapes;
+  shapes.token_chunks = logprobs == 0;
+  shapes.chunk = [&](const std::string& text, const std::vector<TokenDetail>& tokens, const nlohmann::json& finish) {
+    auto c = base();
+    c["choices"] = {{{"index", 0},
+                     {"text", text},
+                     {"logprobs", logprobs == 0 && !tokens.empty() ? completion_logprobs(tokens, offset) : nullptr},
+                     {"finish_reason", finish}}};
+    return c;
+  };
+  shapes.whole = [&](const CompletionResult& result) {
+    auto c = base();
+    int64_t start = 0;
+    c["choices"] = {{{"index", 0},
+                     {"text", result.text},
+                     {"logprobs", logprobs == 0 ? completion_logprobs(result.tokens, start) : nullptr},
+                     {"finish_reason", finish_reason(result)}}};
+    c["usage"] = usage(result);
+    return c;
+  };
+  respond(ctx, std::move(r), bool_param(body, "stream", false), response, shapes);
 }
 
 void answer_chat(ServingContext& ctx, const nlohmann::json& body, HttpResponse& response) {
   refuse_unknown_keys(body,
                       {"model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "n",
                        "stop", "stream", "stream_options", "seed", "user", "presence_penalty", "frequency_penalty",
-                       "repetition_penalty", "logprobs", "parameters"},
+                       "repetition_penalty", "logprobs", "top_logprobs", "parameters"},
                       "the request");
   const auto& messages = body.at("messages");
   if (!messages.is_array() || messages.empty()) throw ApiError{400, "\"messages\" must be a non-empty list"};
@@ -154,41 +208,56 @@ void answer_chat(ServingContext& ctx, const nlohmann::json& body, HttpResponse& 
     // LMI samples only with do_sample; otherwise it decodes greedily.
     if (!bool_param(p, "do_sample", false)) sampling["temperature"] = 0;
   }
-  read_sampling(sampling, r, ctx.default_max_new_tokens);
+  read_sampling(ctx, sampling, r, ctx.default_max_new_tokens);
+  // logprobs: true gives each token's logprob; alternatives (top_logprobs) are not computed.
+  const bool logprobs = bool_param(sampling, "logprobs", false);
+  const int64_t top_logprobs = int_param(sampling, "top_logprobs", 0, 0, 20);
+  if (top_logprobs > 0) {
+    throw ApiError{400, "'top_logprobs' " + std::to_string(top_logprobs) +
+                            ": the most likely alternatives are not available; \"logprobs\": true gives each "
+                            "generated token's logprob"};
+  }
   const std::string id = new_id("chatcmpl-");
   const int64_t created = now_seconds();
   auto base = [&] {
     return nlohmann::json{
         {"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", ctx.model_name}};
   };
-  respond(
-      ctx, std::move(r), bool_param(body, "stream", false), response,
-      [&](const std::string& text, const nlohmann::json& finish) {
-        auto c = base();
-        nlohmann::json delta = nlohmann::json::object();
-        if (!text.empty()) delta["content"] = text;
-        c["choices"] = {{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}};
-        return c;
-      },
-      [&](const CompletionResult& result) {
-        auto c = base();
-        c["object"] = "chat.completion";
-        c["choices"] = {{{"index", 0},
-                         {"message", {{"role", "assistant"}, {"content", result.text}}},
-                         {"finish_reason", finish_reason(result)}}};
-        c["usage"] = usage(result);
-        return c;
-      },
-      [&] {
-        auto c = base();
-        c["choices"] = {
-            {{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"finish_reason", nullptr}}};
-        response.write_event(c.dump());
-      });
+  Shapes shapes;
+  shapes.token_chunks = logprobs;
+  shapes.chunk = [&](const std::string& text, const std::vector<TokenDetail>& tokens, const nlohmann::json& finish) {
+    auto c = base();
+    nlohmann::json delta = nlohmann::json::object();
+    if (!text.empty()) delta["content"] = text;
+    c["choices"] = {{{"index", 0},
+                     {"delta", delta},
+                     {"logprobs", logprobs && !tokens.empty() ? chat_logprobs(tokens) : nullptr},
+                     {"finish_reason", finish}}};
+    return c;
+  };
+  shapes.whole = [&](const CompletionResult& result) {
+    auto c = base();
+    c["object"] = "chat.completion";
+    c["choices"] = {{{"index", 0},
+                     {"message", {{"role", "assistant"}, {"content", result.text}}},
+                     {"logprobs", logprobs ? chat_logprobs(result.tokens) : nullptr},
+                     {"finish_reason", finish_reason(result)}}};
+    c["usage"] = usage(result);
+    return c;
+  };
+  shapes.before_first = [&] {
+    auto c = base();
+    c["choices"] = {{{"index", 0},
+                     {"delta", {{"role", "assistant"}, {"content", ""}}},
+                     {"logprobs", nullptr},
+                     {"finish_reason", nullptr}}};
+    response.write_event(c.dump());
+  };
+  respond(ctx, std::move(r), bool_param(body, "stream", false), response, shapes);
 }
 
 void handle_chat_completions(ServingContext& ctx, const HttpRequest& request, HttpResponse& response) {
-  const auto body = parse_body(request);
+  const auto body = parse_request_body(request.body);
   if (!body.contains("messages")) throw ApiError{400, "the request needs \"messages\""};
   answer_chat(ctx, body, response);
 }

@@ -81,6 +81,20 @@ TEST_F(RunEngine, RejectsBadInput) {
   EXPECT_THAT(r.output, HasSubstr("max_output_len"));
 }
 
+// Defect: generation went on past the model's positions (the llama fixture has 256).
+TEST_F(RunEngine, GenerationEndsAtTheModelsPositions) {
+  const int positions = 256;
+  std::string ids;
+  for (int i = 0; i < positions - 6; ++i) ids += (ids.empty() ? "" : ",") + std::to_string(5 + i % 50);
+  const auto out = generate_json("--input-ids " + ids + " --max-new-tokens 20 --ignore-eos");
+  EXPECT_EQ(out["generated_tokens"], 6);
+  EXPECT_EQ(out["finish_reason"], "length");
+  // A prompt that fills every position leaves no room: refused, naming the limit.
+  const auto r = run_kiln("generate --engine " + engine().string() + " --input-ids " + ids + ",1,2,3,4,5,6");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("256 positions"));
+}
+
 TEST_F(RunEngine, InspectDescribesTheEngine) {
   const auto r = run_kiln("inspect --check " + engine().string());
   ASSERT_EQ(r.status, 0) << r.output;

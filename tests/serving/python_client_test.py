@@ -80,6 +80,20 @@ def main():
             check(content == chat_expected, f"chat stream: {content!r}")
             check(chunks[-1]["choices"][0]["finish_reason"] == "stop", "chat finish_reason")
             check(chunks[-1]["usage"]["completion_tokens"] > 0, "usage in the last chunk")
+            # A refused stream keeps its status: a JSON error, not a 200 stream carrying it.
+            conn.request("POST", "/v1/completions", json.dumps({"prompt": " word" * 600, "stream": True}))
+            r = conn.getresponse()
+            body = r.read().decode()
+            check(r.status == 400 and r.getheader("Content-Type", "").startswith("application/json")
+                  and "max_input_len" in json.loads(body)["error"], f"refused stream: {r.status} {body}")
+            # Completions logprobs: one per generated token.
+            conn.request("POST", "/v1/completions", json.dumps(
+                {"prompt": case["prompt_text"], "max_tokens": 24, "temperature": 0, "logprobs": 0}))
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            logprobs = body["choices"][0]["logprobs"] or {}
+            check(r.status == 200 and len(logprobs.get("token_logprobs", [])) == body["usage"]["completion_tokens"],
+                  f"completions logprobs: {body}")
             conn.close()
         finally:
             proc.send_signal(signal.SIGTERM)

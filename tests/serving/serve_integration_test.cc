@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::CurlLineReader;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::run_curl;
 
 const fs::path kDemo = fs::path(KILN_SOURCE_DIR) / "demo" / "model";
@@ -61,6 +62,8 @@ class Server {
   bool ready() const { return slurp(dir_ / "log").find(") ready") != std::string::npos; }
   std::string url(const std::string& path) const { return testing::url(port_, path); }
   std::string log() const { return slurp(dir_ / "log"); }
+  // SIGTERM, without waiting.
+  void signal_term() const { ::kill(pid_, SIGTERM); }
   // SIGTERM, then the exit status (-1 if it does not exit within 10 s).
   int terminate() {
     ::kill(pid_, SIGTERM);
@@ -94,6 +97,24 @@ nlohmann::json post(const Server& s, const std::string& path, const nlohmann::js
   const auto nl = r.output.rfind('\n');
   if (status) *status = std::atoi(r.output.c_str() + nl + 1);
   return nlohmann::json::parse(r.output.substr(0, nl), nullptr, false);
+}
+
+// As post(), with the body's text as given (JSON that nlohmann would not write, such as 1e400).
+nlohmann::json post_text(const Server& s, const std::string& path, const std::string& body, int* status) {
+  std::string q = "'";
+  for (char c : body) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  const auto r =
+      run_curl("-w '\\n%{http_code}' -X POST -H 'Content-Type: application/json' -d " + q + "' " + s.url(path));
+  const auto nl = r.output.rfind('\n');
+  *status = std::atoi(r.output.c_str() + nl + 1);
+  return nlohmann::json::parse(r.output.substr(0, nl), nullptr, false);
+}
+
+// " word" repeated: one token each for the demo model's tokenizer.
+std::string words(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += " word";
+  return s;
 }
 
 class ServeTest : public ::testing::Test {
@@ -251,6 +272,136 @@ TEST_F(ServeTest, BadRequestsGetJsonErrors) {
   EXPECT_THAT(r.output, HasSubstr("\n404"));
 }
 
+// Defect: 1e400 got 500, 2^63 was echoed as a negative number; every numeric
+// parameter is checked for type, overflow and range, and the message names it.
+TEST_F(ServeTest, NumericParametersOutOfRangeAreRefusedNamingThem) {
+  struct Case {
+    const char* path;
+    const char* body;
+    const char* name;  // the parameter the message must name
+  };
+  const Case cases[] = {
+      {"/invocations", R"({"inputs": "x", "parameters": {"max_new_tokens": 1e400}})", "'max_new_tokens'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"max_new_tokens": 9223372036854775808}})", "'max_new_tokens'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"max_new_tokens": -1}})", "'max_new_tokens'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"max_new_tokens": 1.5}})", "'max_new_tokens'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"max_new_tokens": "10"}})", "'max_new_tokens'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"max_new_tokens": 100000}})", "max_output_len"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"top_k": 9223372036854775808}})", "'top_k'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"top_k": -1}})", "'top_k'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"top_p": 1.5}})", "'top_p'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"temperature": -1}})", "'temperature'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"temperature": 1e400}})", "'temperature'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"repetition_penalty": 0}})", "'repetition_penalty'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"seed": -1}})", "'seed'"},
+      {"/invocations", R"({"inputs": "x", "parameters": {"seed": 1.5}})", "'seed'"},
+      {"/v1/completions", R"({"prompt": "x", "max_tokens": 1e400})", "'max_tokens'"},
+      {"/v1/completions", R"({"prompt": "x", "max_tokens": 9223372036854775808})", "'max_tokens'"},
+      {"/v1/completions", R"({"prompt": "x", "max_tokens": 0})", "'max_tokens'"},
+      {"/v1/completions", R"({"prompt": "x", "n": 9223372036854775809})", "'n'"},
+      {"/v1/completions", R"({"prompt": "x", "seed": 18446744073709551616})", "'seed'"},
+      {"/v1/completions", R"({"prompt": "x", "top_p": 0})", "'top_p'"},
+      {"/v1/completions", R"({"prompt": "x", "logprobs": -1})", "'logprobs'"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "max_tokens": 1e400})",
+       "'max_tokens'"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"})",
+       "'temperature'"},
+  };
+  for (const auto& c : cases) {
+    int status = 0;
+    const auto out = post_text(*server_, c.path, c.body, &status);
+    EXPECT_EQ(status, 400) << c.path << " " << c.body << "\n" << out.dump();
+    ASSERT_TRUE(out.contains("error")) << c.body << "\n" << out.dump();
+    const std::string error = out["error"].get<std::string>();
+    EXPECT_THAT(error, HasSubstr(c.name)) << c.body;
+    EXPECT_THAT(error, Not(HasSubstr("-922337203685477"))) << c.body << ": a wrapped value";
+  }
+  // The largest seed is a seed, not an error.
+  int status = 0;
+  post_text(*server_, "/v1/completions", R"({"prompt": "x", "max_tokens": 2, "seed": 18446744073709551615})", &status);
+  EXPECT_EQ(status, 200);
+}
+
+// Defect: a 505-token prompt with 500 new tokens generated past the model's 512 positions.
+TEST_F(ServeTest, GenerationEndsAtTheModelsPositionsWithLength) {
+  const int positions = 512;  // demo/model/config.json max_position_embeddings
+  int status = 0;
+  auto out =
+      post(*server_, "/v1/completions", {{"prompt", words(505)}, {"max_tokens", 500}, {"temperature", 0}}, &status);
+  ASSERT_EQ(status, 200) << out.dump();
+  ASSERT_EQ(out["usage"]["prompt_tokens"], 505);
+  EXPECT_EQ(out["usage"]["total_tokens"], positions);
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "length");
+  out = post(*server_, "/invocations",
+             {{"inputs", words(505)}, {"parameters", {{"max_new_tokens", 500}, {"details", true}}}}, &status);
+  ASSERT_EQ(status, 200) << out.dump();
+  EXPECT_EQ(out["details"]["generated_tokens"], positions - 505);
+  EXPECT_EQ(out["details"]["finish_reason"], "length");
+  // A prompt that fills every position leaves no room: refused, naming the limit.
+  out =
+      post(*server_, "/invocations", {{"inputs", words(positions)}, {"parameters", {{"max_new_tokens", 1}}}}, &status);
+  EXPECT_EQ(status, 400) << out.dump();
+  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("512 positions"));
+  // One over max_input_len (512) is refused for that.
+  out = post(*server_, "/v1/completions", {{"prompt", words(positions + 1)}, {"max_tokens", 1}}, &status);
+  EXPECT_EQ(status, 400) << out.dump();
+  EXPECT_THAT(out["error"].get<std::string>(), HasSubstr("max_input_len"));
+}
+
+// Defect: logprobs on /v1/completions was silently ignored.
+TEST_F(ServeTest, CompletionsLogprobsAreTheEnginesTokenLogprobs) {
+  int status = 0;
+  const auto lmi = post(*server_, "/invocations",
+                        {{"inputs", prompt(1)}, {"parameters", {{"max_new_tokens", 24}, {"details", true}}}}, &status);
+  ASSERT_EQ(status, 200) << lmi.dump();
+  const auto& details = lmi["details"]["tokens"];
+  const nlohmann::json body = {{"prompt", prompt(1)}, {"max_tokens", 24}, {"temperature", 0}, {"logprobs", 0}};
+  const auto out = post(*server_, "/v1/completions", body, &status);
+  ASSERT_EQ(status, 200) << out.dump();
+  const auto& logprobs = out["choices"][0]["logprobs"];
+  ASSERT_TRUE(logprobs.is_object()) << out.dump();
+  ASSERT_EQ(logprobs["tokens"].size(), out["usage"]["completion_tokens"].get<std::size_t>());
+  ASSERT_EQ(logprobs["tokens"].size(), details.size());
+  EXPECT_TRUE(logprobs["top_logprobs"].is_null());
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < details.size(); ++i) {
+    EXPECT_EQ(logprobs["tokens"][i], details[i]["text"]) << i;
+    EXPECT_EQ(logprobs["token_logprobs"][i], details[i]["log_prob"]) << i;
+    EXPECT_EQ(logprobs["text_offset"][i], offset) << i;
+    offset += logprobs["tokens"][i].get<std::string>().size();  // the demo's texts here are ASCII
+  }
+  // Streamed: each chunk carries its tokens' logprobs.
+  nlohmann::json streamed = body;
+  streamed["stream"] = true;
+  CurlLineReader reader("-X POST -d " + quoted(streamed) + " " + server_->url("/v1/completions"));
+  nlohmann::json token_logprobs = nlohmann::json::array();
+  while (auto line = reader.read_line()) {
+    if (line->rfind("data: ", 0) != 0 || *line == "data: [DONE]\n") continue;
+    const auto chunk = nlohmann::json::parse(line->substr(6));
+    const auto& lp = chunk["choices"][0]["logprobs"];
+    if (lp.is_null()) continue;
+    for (const auto& v : lp["token_logprobs"]) token_logprobs.push_back(v);
+  }
+  EXPECT_EQ(token_logprobs, logprobs["token_logprobs"]);
+  // Chat: logprobs true gives one entry per token.
+  const auto chat = post(*server_, "/v1/chat/completions",
+                         {{"messages", {{{"role", "user"}, {"content", "Tell me a fortune."}}}},
+                          {"temperature", 0},
+                          {"max_tokens", 24},
+                          {"logprobs", true}},
+                         &status);
+  ASSERT_EQ(status, 200) << chat.dump();
+  EXPECT_EQ(chat["choices"][0]["logprobs"]["content"].size(), chat["usage"]["completion_tokens"].get<std::size_t>());
+  // Alternatives are not computed: asking for them is refused, not ignored.
+  auto refused = post(*server_, "/v1/completions", {{"prompt", "x"}, {"logprobs", 2}}, &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_THAT(refused["error"].get<std::string>(), HasSubstr("top_logprobs"));
+  refused =
+      post(*server_, "/v1/chat/completions",
+           {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"logprobs", true}, {"top_logprobs", 2}}, &status);
+  EXPECT_EQ(status, 400);
+}
+
 TEST_F(ServeTest, MetricsCountRequestsAndTokens) {
   post(*server_, "/invocations", {{"inputs", prompt(2)}, {"parameters", {{"max_new_tokens", 4}}}});
   const auto text = run_curl(server_->url("/metrics")).output;
@@ -301,6 +452,44 @@ TEST_F(ServeTest, HalfClosedClientGetsTheWholeAnswer) {
     ASSERT_TRUE(answer.is_object()) << response;
     EXPECT_EQ(answer.value("generated_text", std::string("?")), reference_text(0)) << response;
   }
+}
+
+// Defect: /ping answered 200 while draining after SIGTERM, and requests were told "queue full".
+TEST(ServeLifecycle, DrainAnswers503ShuttingDownToPingAndNewRequests) {
+  std::string pattern = (fs::temp_directory_path() / "kiln-serve-drain-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir(pattern);
+  {
+    // One sequence at a time, and two that the demo model continues for hundreds of tokens:
+    // the drain lasts while the test asks.
+    Server server(dir / "s", "", "OPTION_MAX_ROLLING_BATCH_SIZE=1");
+    ASSERT_TRUE(server.ready()) << server.log();
+    std::string ha;
+    for (int i = 0; i < 30; ++i) ha += " ha";
+    const std::string body = quoted({{"inputs", ha}, {"parameters", {{"max_new_tokens", 450}}}, {"stream", true}});
+    std::vector<std::unique_ptr<CurlLineReader>> streams;
+    for (int i = 0; i < 2; ++i) {
+      streams.push_back(std::make_unique<CurlLineReader>("-X POST -d " + body + " " + server.url("/invocations")));
+    }
+    ASSERT_TRUE(streams[0]->read_line().has_value());
+    server.signal_term();
+    std::string ping;
+    for (int i = 0; i < 200 && ping.find("\n503") == std::string::npos; ++i) {
+      ping = run_curl("-w '\\n%{http_code}' " + server.url("/ping")).output;
+      if (ping.find("\n503") == std::string::npos) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    EXPECT_THAT(ping, HasSubstr("shutting down"));
+    EXPECT_THAT(ping, HasSubstr("\n503"));
+    const auto r = run_curl("-i -X POST -d " + quoted({{"inputs", "Hello"}}) + " " + server.url("/invocations"));
+    EXPECT_THAT(r.output, HasSubstr("HTTP/1.1 503"));
+    EXPECT_THAT(r.output, HasSubstr("Retry-After: 1"));
+    EXPECT_THAT(r.output, HasSubstr("shutting down"));
+    EXPECT_THAT(r.output, Not(HasSubstr("queue full")));
+    // What was in flight still completes.
+    EXPECT_THAT(streams[0]->read_rest(), HasSubstr("generated_text"));
+    EXPECT_EQ(server.terminate(), 0) << server.log();
+  }
+  fs::remove_all(dir);
 }
 
 TEST(ServeLifecycle, PropertiesCacheReuseAndSigtermDrain) {
