@@ -1,8 +1,11 @@
 #include "storage/tree_copy.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <set>
+#include <vector>
 
 #include "core/log.h"
 #include "storage/multipart.h"
