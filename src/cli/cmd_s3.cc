@@ -97,7 +97,9 @@ void run_copy(const CopyArgs& args) {
   } else {
     const S3Uri src = S3Uri::parse(args.source);
     if (src.key.empty() || src.key.ends_with('/')) throw_error(args.source, " is a prefix: use --recursive");
-    summary.bytes = storage::download_file(client, src, download_destination(src, args.destination), options);
+    const fs::path destination = download_destination(src, args.destination);
+    storage::remove_stale_partials(destination.has_parent_path() ? destination.parent_path() : fs::path("."));
+    summary.bytes = storage::download_file(client, src, destination, options);
     summary.files = 1;
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

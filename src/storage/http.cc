@@ -49,6 +49,7 @@ struct Exchange {
   int64_t body_sent = 0;
   bool to_sink = false;
   bool decided = false;
+  bool source_error = false;
   std::string sink_error{};
 };
 
@@ -65,7 +66,10 @@ size_t read_body(char* buffer, size_t size, size_t count, void* user) {
   const size_t n = std::min<size_t>(want, static_cast<size_t>(r.body_length - x->body_sent));
   if (n == 0) return 0;
   const ssize_t got = ::pread(r.body_fd, buffer, n, r.body_offset + x->body_sent);
-  if (got <= 0) return CURL_READFUNC_ABORT;  // the file shrank or failed under us
+  if (got <= 0) {  // the file shrank or failed under us
+    x->source_error = true;
+    return CURL_READFUNC_ABORT;
+  }
   x->body_sent += got;
   return static_cast<size_t>(got);
 }
@@ -82,6 +86,10 @@ size_t write_body(char* data, size_t size, size_t count, void* user) {
   if (!x->to_sink) {
     x->response->body.append(data, n);
     return n;
+  }
+  if (x->request->sink_limit >= 0 && x->response->sink_bytes + static_cast<int64_t>(n) > x->request->sink_limit) {
+    x->sink_error = concat("the server sent more than the ", x->request->sink_limit, " bytes asked for");
+    return 0;
   }
   size_t done = 0;
   while (done < n) {
@@ -165,6 +173,10 @@ HttpResponse http_perform(const HttpRequest& request) {
   if (rc != CURLE_OK) {
     response.status = 0;
     response.transport_error = x.sink_error.empty() ? curl_easy_strerror(rc) : x.sink_error;
+    response.transport_retryable = x.sink_error.empty() && !x.source_error && rc != CURLE_URL_MALFORMAT &&
+                                   rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_PEER_FAILED_VERIFICATION &&
+                                   rc != CURLE_SSL_CACERT_BADFILE && rc != CURLE_SSL_CERTPROBLEM;
+    if (x.source_error) response.transport_error = "the source file shrank or could not be read during the upload";
     return response;
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);

@@ -24,11 +24,18 @@ struct HttpRequest {
   // else into HttpResponse::body. Error bodies always go to HttpResponse::body.
   int sink_fd = -1;
   int64_t sink_offset = 0;
+  // With sink_fd: more than this many body bytes fail the exchange (-1: no limit),
+  // so a server ignoring a Range header cannot write past the range.
+  int64_t sink_limit = -1;
 };
 
 struct HttpResponse {
-  long status = 0;                             // 0 when the transport failed
-  std::string transport_error;                 // curl's message when status is 0
+  long status = 0;              // 0 when the transport failed
+  std::string transport_error;  // curl's message when status is 0
+  // For a transport failure: whether trying again can help (a refused, reset
+  // or timed-out connection can; a full disk, a shrinking source file or a
+  // malformed URL cannot).
+  bool transport_retryable = true;
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   int64_t sink_bytes = 0;  // bytes written to sink_fd

@@ -1,10 +1,15 @@
 #include "storage/model_store.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
 
 #include "core/error.h"
@@ -66,6 +71,24 @@ bool cached_copy_is_current(const fs::path& dir, const std::string& prefix, cons
   return true;
 }
 
+// An exclusive flock on a file beside the cached copy, held while it downloads.
+class CacheLock {
+ public:
+  explicit CacheLock(const fs::path& path) : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) throw_error("cannot create ", path.string(), ": ", std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      log_info("waiting for another process downloading into ", path.parent_path().string());
+      if (::flock(fd_, LOCK_EX) != 0) throw_error("cannot lock ", path.string(), ": ", std::strerror(errno));
+    }
+  }
+  ~CacheLock() { ::close(fd_); }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 }  // namespace
 
 fs::path fetch_prefix_cached(S3Client& client, const S3Uri& uri, const fs::path& cache_root,
@@ -80,6 +103,14 @@ fs::path fetch_prefix_cached(S3Client& client, const S3Uri& uri, const fs::path&
     log_info("reusing the cached copy of s3://", uri.bucket, "/", prefix, " (objects unchanged): ", dir.string());
     return dir;
   }
+  // One download at a time per copy: two processes starting on the same
+  // model (workers of one host) must not fill and rename one .partial together.
+  fs::create_directories(dir.parent_path());
+  const CacheLock lock(dir.parent_path() / (dir.filename().string() + ".lock"));
+  if (cached_copy_is_current(dir, prefix, objects)) {
+    log_info("reusing the copy of s3://", uri.bucket, "/", prefix, " another process just downloaded: ", dir.string());
+    return dir;
+  }
   log_info("downloading s3://", uri.bucket, "/", prefix, " (", objects.size(), " objects) into ", dir.string());
   // Into a sibling first, renamed when complete: a failed download never looks
   // like a copy. The sibling survives a failure, so the next attempt resumes:
@@ -87,9 +118,13 @@ fs::path fetch_prefix_cached(S3Client& client, const S3Uri& uri, const fs::path&
   const fs::path partial = dir.parent_path() / (dir.filename().string() + ".partial");
   fs::create_directories(partial);
   std::vector<const ObjectInfo*> files;
+  std::set<fs::path> directories{partial};
   for (const auto& o : objects) {
-    if (!o.key.ends_with('/')) files.push_back(&o);
+    if (o.key.ends_with('/')) continue;
+    files.push_back(&o);
+    directories.insert((partial / o.key.substr(prefix.size())).parent_path());
   }
+  for (const fs::path& d : directories) remove_stale_partials(d);
   parallel_tasks(static_cast<int64_t>(files.size()), options.file_concurrency, [&](int64_t i) {
     const ObjectInfo& o = *files[static_cast<std::size_t>(i)];
     const std::string relative = o.key.substr(prefix.size());
@@ -117,7 +152,17 @@ fs::path fetch_prefix_cached(S3Client& client, const S3Uri& uri, const fs::path&
   std::error_code ec;
   for (const auto* o : files)
     fs::remove(fs::path((partial / o->key.substr(prefix.size())).string() + ".kiln-etag"), ec);
-  std::ofstream(partial / kObjectList) << listing_json(objects).dump();
+  {
+    std::ofstream list(partial / kObjectList);
+    list << listing_json(objects).dump();
+    list.close();
+    if (!list) throw_error("cannot write ", (partial / kObjectList).string());
+  }
+  // Renamed only when every object is there with its size: the directory
+  // `dir` is a complete copy or does not exist.
+  if (!cached_copy_is_current(partial, prefix, objects)) {
+    throw_error("the download of s3://", uri.bucket, "/", prefix, " into ", partial.string(), " is incomplete");
+  }
   fs::remove_all(dir, ec);
   fs::rename(partial, dir);
   return dir;
@@ -126,24 +171,12 @@ fs::path fetch_prefix_cached(S3Client& client, const S3Uri& uri, const fs::path&
 TransferSummary publish_engine(S3Client& client, const fs::path& engine_dir, const S3Uri& destination, bool force,
                                const TransferOptions& options) {
   const std::string prefix = as_prefix(destination.key);
-  const S3Uri manifest{destination.bucket, prefix + "engine.json"};
+  const S3Uri manifest{destination.bucket, prefix + kEngineManifest};
   if (!force && client.head_object(manifest)) {
     throw_error("s3://", destination.bucket, "/", prefix, " already holds an engine; pass --force to replace it");
   }
-  // engine.json steps aside while the rest uploads, then goes last.
-  const fs::path held = engine_dir.parent_path() / (engine_dir.filename().string() + ".engine.json");
-  fs::rename(engine_dir / "engine.json", held);
-  TransferSummary summary;
-  try {
-    summary = upload_tree(client, engine_dir, S3Uri{destination.bucket, prefix}, options);
-  } catch (...) {
-    fs::rename(held, engine_dir / "engine.json");
-    throw;
-  }
-  fs::rename(held, engine_dir / "engine.json");
-  summary.bytes += upload_file(client, engine_dir / "engine.json", manifest, options);
-  summary.files += 1;
-  return summary;
+  // upload_tree sends engine.json last, and only when everything else arrived.
+  return upload_tree(client, engine_dir, S3Uri{destination.bucket, prefix}, options);
 }
 
 }  // namespace kiln::storage

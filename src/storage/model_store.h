@@ -16,10 +16,13 @@ namespace kiln::storage {
 
 // The local directory holding s3://bucket/prefix/, downloaded into
 // cache_root/s3/<bucket>/<prefix> unless an unchanged copy is already there.
+// The directory appears (by rename) only when complete; concurrent callers on
+// one copy take turns (flock on <dir>.lock).
 std::filesystem::path fetch_prefix_cached(S3Client& client, const S3Uri& prefix,
                                           const std::filesystem::path& cache_root, const TransferOptions& options = {});
 
-// Uploads `engine_dir` under `destination`, engine.json last. Refuses a
+// Uploads `engine_dir` under `destination` as upload_tree does (engine.json
+// last, and not at all when another file failed). Refuses a
 // destination that already holds an engine unless `force`.
 TransferSummary publish_engine(S3Client& client, const std::filesystem::path& engine_dir, const S3Uri& destination,
                                bool force, const TransferOptions& options = {});

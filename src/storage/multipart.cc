@@ -59,7 +59,10 @@ int64_t upload_file(S3Client& client, const std::filesystem::path& source, const
     try {
       client.abort_multipart_upload(destination, upload_id);
     } catch (const std::exception& e) {
-      log_warn("s3: could not abort multipart upload ", upload_id, " of ", destination.str(), ": ", e.what());
+      log_warn("s3: could not abort multipart upload ", upload_id, " of ", destination.str(), ": ", e.what(),
+               "; its parts stay stored (and billed) until a lifecycle rule or `aws s3api abort-multipart-upload "
+               "--bucket ",
+               destination.bucket, " --key ", destination.key, " --upload-id ", upload_id, "` removes them");
     }
     throw;
   }

@@ -1,5 +1,7 @@
 // Uploading one local file: a single PUT when small, else a multipart upload
-// with parts in parallel, aborted when any part fails so no orphan parts bill.
+// with parts in parallel. Each request is retried on its own (a failed part is
+// sent again, the parts already stored are not); when a part fails for good the
+// upload is aborted, so no orphan parts bill.
 #pragma once
 
 #include <filesystem>

@@ -1,6 +1,7 @@
 #include "storage/ranged_download.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,18 +9,36 @@
 #include <cstring>
 #include <random>
 
+#include "core/log.h"
 #include "storage/parallel.h"
 
 namespace kiln::storage {
 
 namespace {
+constexpr const char* kPartialMarker = ".kiln-partial-";
+
+// The PID in NAME.kiln-partial-PID-RANDOM, or 0 when `name` is not such a file.
+pid_t partial_owner(const std::string& name) {
+  const std::size_t at = name.rfind(kPartialMarker);
+  if (at == std::string::npos) return 0;
+  const std::size_t begin = at + std::strlen(kPartialMarker);
+  const std::size_t dash = name.find('-', begin);
+  if (dash == std::string::npos || dash == begin || dash - begin > 9) return 0;
+  pid_t pid = 0;
+  for (std::size_t i = begin; i < dash; ++i) {
+    if (name[i] < '0' || name[i] > '9') return 0;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  return pid;
+}
+
 // The temporary sibling a download is written to; removed unless committed.
 class PartialFile {
  public:
   explicit PartialFile(const std::filesystem::path& destination) : destination_(destination) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     path_ = destination;
-    path_ += concat(".kiln-partial-", std::hex, rng());
+    path_ += concat(kPartialMarker, ::getpid(), "-", std::hex, rng());
     fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) throw_error("cannot create ", path_.string(), ": ", std::strerror(errno));
   }
@@ -83,6 +102,24 @@ int64_t download_file(S3Client& client, const S3Uri& source, const std::filesyst
   }
   partial.commit(size);
   return size;
+}
+
+int remove_stale_partials(const std::filesystem::path& dir) {
+  int removed = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    const pid_t pid = partial_owner(it->path().filename().string());
+    if (pid <= 0 || pid == ::getpid()) continue;
+    // Alive (or not ours to signal: EPERM) means in use; only ESRCH means gone.
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code remove_error;
+    if (std::filesystem::remove(it->path(), remove_error)) {
+      log_info("removed ", it->path().string(), ", left by an interrupted download (process ", pid, " is gone)");
+      ++removed;
+    }
+  }
+  return removed;
 }
 
 }  // namespace kiln::storage

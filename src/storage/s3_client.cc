@@ -18,16 +18,22 @@ std::string object_name(const std::string& bucket, const std::string& key) {
   return key.empty() ? "bucket '" + bucket + "'" : "key '" + key + "' in bucket '" + bucket + "'";
 }
 
-// S3 error Codes that mean "try again later" whatever the HTTP status.
-bool retryable_code(const std::string& code) {
-  return code == "SlowDown" || code == "Throttling" || code == "ThrottlingException" || code == "RequestTimeout" ||
-         code == "InternalError" || code == "ServiceUnavailable" || code == "RequestTimeTooSkewed";
+// S3 error Codes that mean "slow down": retried, and in adaptive mode they
+// hold back every request of the client.
+bool throttling_code(const std::string& code) {
+  return code == "SlowDown" || code == "Throttling" || code == "ThrottlingException" || code == "RequestThrottled" ||
+         code == "TooManyRequestsException" || code == "RequestLimitExceeded";
 }
 
+bool throttled(const HttpResponse& r, const std::string& code) { return r.status == 429 || throttling_code(code); }
+
+// What is worth trying again: a failed connection (refused, reset, timed out,
+// no answer), 5xx, 429, throttling codes and RequestTimeout (a 400 S3 sends
+// when the body came too slowly). Not other 4xx: 403, 404, 400 stay failed.
 bool retryable(const HttpResponse& r, const std::string& code) {
-  if (r.status == 0) return true;  // connection refused, reset, timed out
+  if (r.status == 0) return r.transport_retryable;
   if (r.status >= 500 || r.status == 429) return true;
-  return retryable_code(code);
+  return throttling_code(code) || code == "RequestTimeout" || code == "InternalError" || code == "ServiceUnavailable";
 }
 
 // S3 may answer 200 and still fail (CompleteMultipartUpload): an <Error> body.
@@ -36,9 +42,24 @@ bool error_in_ok_body(const HttpResponse& r) {
 }
 
 thread_local std::mt19937 jitter_rng{std::random_device{}()};
+
+double jitter_unit() { return std::uniform_real_distribution<double>(0.0, 1.0)(jitter_rng); }
+
+int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string describe(const HttpResponse& r, const std::string& code) {
+  return r.status == 0 ? r.transport_error : std::to_string(r.status) + (code.empty() ? "" : " " + code);
+}
 }  // namespace
 
-S3Client::S3Client(S3Settings settings, RetryPolicy retry) : settings_(std::move(settings)), retry_(retry) {}
+S3Client::S3Client(S3Settings settings) : settings_(std::move(settings)), retry_(settings_.retry) {}
+
+S3Client::S3Client(S3Settings settings, RetryPolicy retry) : settings_(std::move(settings)), retry_(retry) {
+  settings_.retry = retry;
+}
 
 S3Client S3Client::from_environment() { return S3Client(resolve_s3_settings(process_environment())); }
 
@@ -76,32 +97,61 @@ HttpResponse S3Client::send_once(const Call& call) {
   r.body_length = call.body_length;
   r.sink_fd = call.sink_fd;
   r.sink_offset = call.sink_offset;
+  r.sink_limit = call.sink_limit;
   return http_perform(r);
 }
 
-HttpResponse S3Client::execute(const Call& call) {
-  for (int attempt = 1;; ++attempt) {
+void S3Client::wait_if_throttled() {
+  if (retry_.mode != RetryMode::adaptive) return;
+  const int64_t wait = throttled_until_ns_.load() - steady_now_ns();
+  if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+}
+
+void S3Client::note_retry(const Call& call, const HttpResponse& r, const std::string& code,
+                          std::chrono::milliseconds delay, int attempt) {
+  ++retries_;
+  if (retry_.mode == RetryMode::adaptive && throttled(r, code)) {
+    const int64_t until = steady_now_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(delay).count();
+    int64_t seen = throttled_until_ns_.load();
+    while (seen < until && !throttled_until_ns_.compare_exchange_weak(seen, until)) {
+    }
+  }
+  log_debug("s3: ", call.method, " ", S3Uri{call.bucket, call.key}.str(), " failed (", describe(r, code), "), retry ",
+            attempt, " in ", delay.count(), " ms");
+}
+
+HttpResponse S3Client::execute(const Call& call, int* attempts) {
+  RetrySchedule schedule(retry_);
+  const auto first_sent = std::chrono::steady_clock::now();
+  for (;;) {
+    wait_if_throttled();
     HttpResponse r = send_once(call);
+    if (attempts != nullptr) *attempts = schedule.attempts() + 1;
     const bool ok = r.status >= 200 && r.status < 300 && !error_in_ok_body(r);
     if (ok) return r;
     const std::string code = xml_text(r.body, "Code").value_or("");
-    if (attempt >= retry_.max_attempts || !retryable(r, code)) fail(call, r);
-    ++retries_;
-    const auto cap = std::min<int64_t>(retry_.max_delay.count(), retry_.base_delay.count() << (attempt - 1));
-    // "Full jitter" keeps parallel workers from retrying in lockstep.
-    const auto delay = std::uniform_int_distribution<int64_t>(cap / 2, std::max<int64_t>(cap, 1))(jitter_rng);
-    log_debug("s3: ", call.method, " ", S3Uri{call.bucket, call.key}.str(), " failed (",
-              r.status == 0 ? r.transport_error : std::to_string(r.status) + " " + code, "), retry ", attempt, " in ",
-              delay, " ms");
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    if (!retryable(r, code)) fail(call, r, schedule.attempts() + 1, first_sent);
+    const std::optional<std::chrono::milliseconds> delay = schedule.next_delay(jitter_unit());
+    if (!delay) fail(call, r, schedule.attempts(), first_sent);
+    note_retry(call, r, code, *delay, schedule.attempts());
+    std::this_thread::sleep_for(*delay);
   }
 }
 
-void S3Client::fail(const Call& call, const HttpResponse& r) {
+void S3Client::fail(const Call& call, const HttpResponse& r, int attempts,
+                    std::chrono::steady_clock::time_point first_sent) {
   const std::string uri = S3Uri{call.bucket, call.key}.str();
+  // Past the retry budget, say so: "retried for 61 s" explains a slow failure.
+  const std::string gave_up =
+      attempts <= 1
+          ? std::string()
+          : concat(
+                " (gave up after ", attempts, " attempts in ",
+                std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - first_sent).count(),
+                " s; retry policy: ", retry_mode_name(retry_.mode), ", see AWS_MAX_ATTEMPTS / AWS_RETRY_MODE)");
   if (r.status == 0) {
     throw S3Error(concat("s3: ", call.method, " ", uri, ": cannot reach ",
-                         settings_.endpoint.empty() ? "S3" : settings_.endpoint, ": ", r.transport_error),
+                         settings_.endpoint.empty() ? "S3" : settings_.endpoint, ": ", r.transport_error, gave_up),
                   0, "");
   }
   std::string code = xml_text(r.body, "Code").value_or("");
@@ -119,7 +169,7 @@ void S3Client::fail(const Call& call, const HttpResponse& r) {
     what += concat(" (access denied to ", object_name(call.bucket, call.key), " with credentials from ",
                    settings_.credentials.source, ", access key ", settings_.credentials.access_key_id, ")");
   }
-  throw S3Error(what, r.status, code);
+  throw S3Error(what + gave_up, r.status, code);
 }
 
 std::optional<ObjectInfo> S3Client::head_object(const S3Uri& uri) {
@@ -142,20 +192,40 @@ std::string S3Client::get_object(const S3Uri& uri) {
 }
 
 void S3Client::get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t length, int fd, int64_t file_offset) {
-  Call c{.method = "GET", .bucket = uri.bucket, .key = uri.key};
-  c.headers.emplace_back("range", concat("bytes=", begin, "-", begin + length - 1));
-  c.sink_fd = fd;
-  c.sink_offset = file_offset;
-  for (int attempt = 1;; ++attempt) {
-    const HttpResponse r = execute(c);
-    if (r.sink_bytes == length) return;
-    // A short body (connection cut mid-stream with a 206 already sent) is retried too.
-    if (attempt >= retry_.max_attempts) {
-      throw S3Error(concat("s3: GET ", uri.str(), " bytes ", begin, "-", begin + length - 1, ": got ", r.sink_bytes,
+  int64_t done = 0;  // bytes of the range already in the file
+  RetrySchedule schedule(retry_);
+  auto first_sent = std::chrono::steady_clock::now();
+  for (;;) {
+    Call c{.method = "GET", .bucket = uri.bucket, .key = uri.key};
+    c.headers.emplace_back("range", concat("bytes=", begin + done, "-", begin + length - 1));
+    c.sink_fd = fd;
+    c.sink_offset = file_offset + done;
+    c.sink_limit = length - done;
+    wait_if_throttled();
+    const HttpResponse r = send_once(c);
+    // Bytes that landed count even when the connection then broke: the retry
+    // asks only for the rest of the range.
+    done += r.sink_bytes;
+    const bool ok = r.status >= 200 && r.status < 300;
+    if (done == length && (ok || r.status == 0)) return;
+    std::string code;
+    if (!ok) {
+      code = xml_text(r.body, "Code").value_or("");
+      if (!retryable(r, code)) fail(c, r, schedule.attempts() + 1, first_sent);
+    }
+    if (r.sink_bytes > 0) {  // progress: the budget starts again
+      schedule = RetrySchedule(retry_);
+      first_sent = std::chrono::steady_clock::now();
+    }
+    const std::optional<std::chrono::milliseconds> delay = schedule.next_delay(jitter_unit());
+    if (!delay) {
+      if (!ok) fail(c, r, schedule.attempts(), first_sent);
+      throw S3Error(concat("s3: GET ", uri.str(), " bytes ", begin, "-", begin + length - 1, ": got ", done,
                            " bytes, expected ", length),
                     r.status, "IncompleteBody");
     }
-    ++retries_;
+    note_retry(c, r, ok ? std::string("IncompleteBody") : code, *delay, schedule.attempts());
+    std::this_thread::sleep_for(*delay);
   }
 }
 
@@ -243,7 +313,17 @@ void S3Client::complete_multipart_upload(const S3Uri& uri, const std::string& up
   body += "</CompleteMultipartUpload>";
   Call c{.method = "POST", .bucket = uri.bucket, .key = uri.key, .body = body};
   c.query = {{"uploadId", upload_id}};
-  execute(c);
+  int attempts = 0;
+  try {
+    execute(c, &attempts);
+  } catch (const S3Error& e) {
+    // A retried Complete whose first try did complete (the answer was lost)
+    // finds the upload gone: the object, with as many parts, is the proof.
+    if (attempts <= 1 || e.code() != "NoSuchUpload") throw;
+    const std::optional<ObjectInfo> object = head_object(uri);
+    if (!object || !object->etag.ends_with(concat("-", part_etags.size()))) throw;
+    log_debug("s3: CompleteMultipartUpload of ", uri.str(), " had completed before its retry");
+  }
 }
 
 void S3Client::abort_multipart_upload(const S3Uri& uri, const std::string& upload_id) {

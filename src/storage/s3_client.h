@@ -1,5 +1,6 @@
 // S3's REST API over libcurl: objects, listings, multipart primitives,
-// with SigV4 signing, bounded retries and errors that say what went wrong.
+// with SigV4 signing, retries (storage/retry_policy.h) and errors that say
+// what went wrong.
 #pragma once
 
 #include <atomic>
@@ -37,24 +38,22 @@ struct ObjectInfo {
   std::string etag;  // without the quotes
 };
 
-struct RetryPolicy {
-  int max_attempts = 6;
-  std::chrono::milliseconds base_delay{200};  // doubled each attempt, with jitter
-  std::chrono::milliseconds max_delay{5000};
-};
-
 class S3Client {
  public:
-  explicit S3Client(S3Settings settings, RetryPolicy retry = {});
+  // Retries as settings.retry says (the environment's policy, from_environment()).
+  explicit S3Client(S3Settings settings);
+  S3Client(S3Settings settings, RetryPolicy retry);
   // Settings from the process environment and ~/.aws files.
   static S3Client from_environment();
 
   const S3Settings& settings() const { return settings_; }
+  const RetryPolicy& retry_policy() const { return retry_; }
 
   std::optional<ObjectInfo> head_object(const S3Uri& uri);
   std::string get_object(const S3Uri& uri);
   // Writes bytes [begin, begin+length) of the object to fd at file_offset;
-  // throws unless exactly `length` bytes arrived.
+  // throws unless exactly `length` bytes arrived. A connection cut mid-body is
+  // resumed from the first missing byte, not from `begin`.
   void get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t length, int fd, int64_t file_offset);
   void put_object(const S3Uri& uri, std::string_view body);
   void put_object_from_fd(const S3Uri& uri, int fd, int64_t offset, int64_t length);
@@ -87,15 +86,25 @@ class S3Client {
     int64_t body_length = 0;
     int sink_fd = -1;
     int64_t sink_offset = 0;
+    int64_t sink_limit = -1;
   };
-  // Sends with retries; returns a 2xx response or throws S3Error.
-  HttpResponse execute(const Call& call);
+  // Sends with retries; returns a 2xx response or throws S3Error. `attempts`,
+  // when given, receives how many times the request was sent.
+  HttpResponse execute(const Call& call, int* attempts = nullptr);
   HttpResponse send_once(const Call& call);
-  [[noreturn]] void fail(const Call& call, const HttpResponse& response);
+  // After a retryable failure: counts the retry, logs it, and (adaptive mode,
+  // throttled) makes the client's other requests wait too.
+  void note_retry(const Call& call, const HttpResponse& r, const std::string& code, std::chrono::milliseconds delay,
+                  int attempt);
+  void wait_if_throttled();
+  [[noreturn]] void fail(const Call& call, const HttpResponse& response, int attempts = 1,
+                         std::chrono::steady_clock::time_point first_sent = {});
 
   S3Settings settings_;
   RetryPolicy retry_;
   std::atomic<int64_t> retries_{0};
+  // Adaptive mode: steady-clock nanoseconds until which no request is sent.
+  std::atomic<int64_t> throttled_until_ns_{0};
 };
 
 }  // namespace kiln::storage

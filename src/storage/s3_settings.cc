@@ -37,6 +37,19 @@ S3Settings resolve_s3_settings(const Environment& env) {
   if (!s.endpoint.empty() && s.endpoint.find("://") == std::string::npos) {
     throw_error("S3 endpoint '", s.endpoint, "' must start with http:// or https://");
   }
+  RetryMode mode = RetryMode::standard;
+  if (const std::string v = env_value(env, "AWS_RETRY_MODE"); !v.empty()) {
+    mode = parse_retry_mode(v, "AWS_RETRY_MODE");
+  } else if (const std::string c = config_value(env, "retry_mode"); !c.empty()) {
+    mode = parse_retry_mode(c, "retry_mode in " + aws_config_file(env));
+  }
+  std::optional<int> attempts;
+  if (const std::string v = env_value(env, "AWS_MAX_ATTEMPTS"); !v.empty()) {
+    attempts = parse_max_attempts(v, "AWS_MAX_ATTEMPTS");
+  } else if (const std::string c = config_value(env, "max_attempts"); !c.empty()) {
+    attempts = parse_max_attempts(c, "max_attempts in " + aws_config_file(env));
+  }
+  s.retry = retry_policy_for(mode, attempts);
   return s;
 }
 

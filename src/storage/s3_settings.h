@@ -6,6 +6,7 @@
 
 #include "storage/credentials.h"
 #include "storage/environment.h"
+#include "storage/retry_policy.h"
 
 namespace kiln::storage {
 
@@ -15,10 +16,13 @@ struct S3Settings {
   // Empty: AWS itself, virtual-hosted (https://BUCKET.s3.REGION.amazonaws.com).
   // Otherwise an S3-compatible store's base URL (http://127.0.0.1:9000), path-style.
   std::string endpoint;
+  RetryPolicy retry;
 };
 
 // AWS_REGION / AWS_DEFAULT_REGION / the profile's region in the config file,
-// else us-east-1; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (or the profile's endpoint_url).
+// else us-east-1; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (or the profile's endpoint_url);
+// the retry policy from AWS_RETRY_MODE and AWS_MAX_ATTEMPTS (or the profile's
+// retry_mode and max_attempts).
 S3Settings resolve_s3_settings(const Environment& env);
 
 // A request target: the URL to send to, and the pieces SigV4 signs.

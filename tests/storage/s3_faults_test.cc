@@ -33,6 +33,15 @@ TEST(S3Faults, TreeCopiesSurviveInjectedFailures) {
   test::expect_tree(dir / "dst", files);
   EXPECT_GT(client.retries(), 3) << "the proxy should have forced retries";
 
+  // Adaptive mode (throttling holds back every request of the client) gets there too.
+  RetryPolicy adaptive = test::fast_retries();
+  adaptive.mode = RetryMode::adaptive;
+  S3Client adaptive_client(test::test_settings(proxy.endpoint()), adaptive);
+  upload_tree(adaptive_client, dir / "src", S3Uri::parse("s3://flaky/adaptive"), options);
+  download_tree(adaptive_client, S3Uri::parse("s3://flaky/adaptive/"), dir / "adaptive", options);
+  test::expect_tree(dir / "adaptive", files);
+  EXPECT_GT(adaptive_client.retries(), 3);
+
   // Without retries the same server fails, with the injected error named.
   S3Client no_retries(test::test_settings(proxy.endpoint()), RetryPolicy{.max_attempts = 1});
   bool failed = false;

@@ -3,6 +3,8 @@
 // (reused while the objects are unchanged). Against moto on loopback; expected
 // text from the demo model's PyTorch reference.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -139,6 +141,70 @@ TEST(S3Models, InterruptedDownloadResumesAndUnchangedCopiesAreReused) {
   fetch_prefix_cached(client, S3Uri::parse("s3://resume/m"), cache.path());
   EXPECT_EQ(test::read_bytes(dir / "c.txt"), c + "changed");
   EXPECT_EQ(test::read_bytes(dir / "sub" / "b.bin"), b);
+}
+
+// A cache download that fails part way (one object refused for good) leaves no
+// directory that could pass for a copy; the next attempt completes it, and
+// removes what a killed process left in the partial copy.
+TEST(S3Models, AnInterruptedCacheDownloadIsNeverTakenForACopy) {
+  MotoServer server;
+  S3Client direct(test::test_settings(server.endpoint()), test::fast_retries());
+  direct.create_bucket("cache");
+  const std::vector<std::pair<std::string, std::string>> files{
+      {"engine.json", "{\"format\": 1}\n"}, {"rank0.bin", test::random_bytes(300000, 1)}, {"tokenizer/t.json", "{}"}};
+  for (const auto& [rel, bytes] : files) direct.put_object(S3Uri::parse("s3://cache/m/" + rel), bytes);
+  test::TempDir cache;
+  const auto dir = cache.path() / "s3" / "cache" / "m";
+  {
+    test::FaultProxy refusing(server.port(), 0, {"--deny", "GET:rank0.bin"});
+    S3Client client(test::test_settings(refusing.endpoint()), test::fast_retries());
+    EXPECT_THROW(fetch_prefix_cached(client, S3Uri::parse("s3://cache/m"), cache.path()), Error);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir)) << "a failed download must not look like a copy";
+  // What a process killed mid-file leaves: a temporary file named with its (now gone) PID.
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  ::waitpid(gone, nullptr, 0);
+  const auto torn = dir.parent_path() / ("m.partial/rank0.bin.kiln-partial-" + std::to_string(gone) + "-9a");
+  test::write_bytes(torn, "torn");
+
+  EXPECT_EQ(fetch_prefix_cached(direct, S3Uri::parse("s3://cache/m"), cache.path()), dir);
+  std::vector<std::pair<std::string, std::string>> expected(files.begin(), files.end());
+  expected.emplace_back(".kiln-s3-objects.json", test::read_bytes(dir / ".kiln-s3-objects.json"));
+  test::expect_tree(dir, expected);
+}
+
+// Processes starting on one model at once (threads here) wait for one another
+// instead of filling one .partial together: each gets the complete copy.
+TEST(S3Models, ConcurrentCacheDownloadsEachGetACompleteCopy) {
+  MotoServer server;
+  S3Client direct(test::test_settings(server.endpoint()), test::fast_retries());
+  direct.create_bucket("shared");
+  std::vector<std::pair<std::string, std::string>> files;
+  for (int i = 0; i < 12; ++i) {
+    files.emplace_back("rank" + std::to_string(i) + ".bin", test::random_bytes(200000, static_cast<uint64_t>(i)));
+  }
+  for (const auto& [rel, bytes] : files) direct.put_object(S3Uri::parse("s3://shared/m/" + rel), bytes);
+  test::TempDir cache;
+  std::vector<std::string> problems(4);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < problems.size(); ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        S3Client client(test::test_settings(server.endpoint()), test::fast_retries());
+        TransferOptions options;
+        options.file_concurrency = 2;
+        const auto dir = fetch_prefix_cached(client, S3Uri::parse("s3://shared/m"), cache.path(), options);
+        for (const auto& [rel, bytes] : files) {
+          if (test::read_bytes(dir / rel) != bytes) problems[t] += rel + " incomplete; ";
+        }
+      } catch (const std::exception& e) {
+        problems[t] = e.what();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (std::size_t t = 0; t < problems.size(); ++t) EXPECT_EQ(problems[t], "") << "thread " << t;
 }
 
 }  // namespace

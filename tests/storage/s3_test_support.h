@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -67,7 +68,7 @@ class ChildProcess {
     }
   }
   ~ChildProcess() {
-    if (pid_ <= 0) return;
+    if (pid_ <= 0 || reaped_) return;  // a reaped PID may be another process's by now
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < 50; ++i) {
       if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
@@ -78,10 +79,16 @@ class ChildProcess {
   }
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
-  bool running() { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+  bool running() {
+    if (pid_ <= 0 || reaped_) return false;
+    if (::waitpid(pid_, nullptr, WNOHANG) == 0) return true;
+    reaped_ = true;
+    return false;
+  }
 
  private:
   pid_t pid_ = -1;
+  bool reaped_ = false;
 };
 
 // Waits (bounded) until the port accepts connections; fails the test otherwise.
@@ -113,22 +120,59 @@ class MotoServer {
   ChildProcess process_;
 };
 
-// tests/storage/fault_proxy.py in front of an upstream port.
+// tests/storage/fault_proxy.py in front of an upstream port; `options` are
+// its flags (--log FILE, --deny METHOD:TEXT, --outage-after ..., see the script).
+// `port` 0 picks a free one; a given port restarts a proxy where one was.
 class FaultProxy {
  public:
-  FaultProxy(int upstream_port, int fail_every)
-      : port_(free_loopback_port()),
-        process_({"python3", std::string(KILN_SOURCE_DIR) + "/tests/storage/fault_proxy.py", std::to_string(port_),
-                  std::to_string(upstream_port), std::to_string(fail_every)},
-                 {}) {
+  FaultProxy(int upstream_port, int fail_every, std::vector<std::string> options = {}, int port = 0)
+      : port_(port != 0 ? port : free_loopback_port()),
+        process_(proxy_argv(port_, upstream_port, fail_every, std::move(options)), {}) {
     wait_for_port(process_, port_, "fault proxy");
   }
+  int port() const { return port_; }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  bool running() { return process_.running(); }
 
  private:
+  static std::vector<std::string> proxy_argv(int port, int upstream_port, int fail_every,
+                                             std::vector<std::string> options) {
+    std::vector<std::string> argv{"python3", std::string(KILN_SOURCE_DIR) + "/tests/storage/fault_proxy.py",
+                                  std::to_string(port), std::to_string(upstream_port), std::to_string(fail_every)};
+    for (auto& o : options) argv.push_back(std::move(o));
+    return argv;
+  }
   int port_;
   ChildProcess process_;
 };
+
+// One line of the proxy's --log: "start SEQ METHOD PATH [RANGE]", "end SEQ
+// METHOD PATH STATUS [BYTES]", or an event ("outage start", "exit").
+struct ProxyLogLine {
+  std::string kind;  // start, end, outage, exit
+  int seq = -1;
+  std::string method, path, status, extra;
+};
+
+inline std::vector<ProxyLogLine> read_proxy_log(const fs::path& log) {
+  std::vector<ProxyLogLine> lines;
+  std::ifstream in(log);
+  std::string text;
+  while (std::getline(in, text)) {
+    std::istringstream words(text);
+    ProxyLogLine l;
+    words >> l.kind;
+    if (l.kind == "start" || l.kind == "end") {
+      words >> l.seq >> l.method >> l.path;
+      if (l.kind == "end") words >> l.status;
+      std::getline(words >> std::ws, l.extra);
+    } else {
+      words >> l.status;  // "outage start" / "outage end"
+    }
+    lines.push_back(std::move(l));
+  }
+  return lines;
+}
 
 inline storage::S3Settings test_settings(const std::string& endpoint) {
   storage::S3Settings s;

@@ -1,8 +1,12 @@
 // URIs, credentials and endpoints resolved from a given environment and files.
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
 #include "core/error.h"
 #include "storage/credentials.h"
+#include "storage/retry_policy.h"
 #include "storage/s3_settings.h"
 #include "storage/s3_uri.h"
 #include "storage/xml.h"
@@ -109,6 +113,81 @@ TEST(S3SettingsTest, VirtualHostedOnAwsPathStyleOnCustomEndpoints) {
   EXPECT_EQ(t.url, "http://127.0.0.1:9000/bkt/k?list-type=2");
   EXPECT_EQ(t.host, "127.0.0.1:9000");
   EXPECT_EQ(t.canonical_uri, "/bkt/k");
+}
+
+TEST(RetryPolicyTest, FromTheEnvironmentOrTheConfigFile) {
+  test::TempDir dir;
+  Environment env{{"AWS_ACCESS_KEY_ID", "AK"},
+                  {"AWS_SECRET_ACCESS_KEY", "SK"},
+                  {"HOME", "/nonexistent"},
+                  {"AWS_CONFIG_FILE", (dir / "config").string()}};
+  // The default rides out a minute of outage, whatever the attempt count.
+  RetryPolicy p = resolve_s3_settings(env).retry;
+  EXPECT_EQ(p.mode, RetryMode::standard);
+  EXPECT_EQ(p.max_attempts, 0);
+  EXPECT_GE(p.retry_window, std::chrono::seconds(30));
+  EXPECT_LE(p.max_delay, std::chrono::seconds(5));
+
+  test::write_file(dir / "config",
+                   "[default]\nretry_mode = adaptive\nmax_attempts = 7\n[profile old]\nretry_mode = legacy\n");
+  p = resolve_s3_settings(env).retry;
+  EXPECT_EQ(p.mode, RetryMode::adaptive);
+  EXPECT_EQ(p.max_attempts, 7);
+  EXPECT_EQ(p.retry_window.count(), 0) << "a given attempt count replaces the window";
+  env["AWS_PROFILE"] = "old";
+  p = resolve_s3_settings(env).retry;
+  EXPECT_EQ(p.mode, RetryMode::legacy);
+  EXPECT_EQ(p.max_attempts, 5) << "legacy: the aws CLI's 5 attempts";
+
+  // The environment wins over the file.
+  env["AWS_RETRY_MODE"] = "Standard";
+  env["AWS_MAX_ATTEMPTS"] = "3";
+  p = resolve_s3_settings(env).retry;
+  EXPECT_EQ(p.mode, RetryMode::standard);
+  EXPECT_EQ(p.max_attempts, 3);
+  env["AWS_MAX_ATTEMPTS"] = "1";
+  EXPECT_EQ(resolve_s3_settings(env).retry.max_attempts, 1);
+
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"AWS_MAX_ATTEMPTS", "0"}, {"AWS_MAX_ATTEMPTS", "three"}, {"AWS_RETRY_MODE", "fast"}}) {
+    Environment bad = env;
+    bad[name] = value;
+    try {
+      resolve_s3_settings(bad);
+      ADD_FAILURE() << name << "=" << value << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(RetryPolicyTest, FullJitterBackoffWithinTheAttemptsOrTheWindow) {
+  // Caps double from base_delay up to max_delay; full jitter scales them by [0, 1).
+  const RetryPolicy standard;
+  RetrySchedule s(standard);
+  const std::vector<int64_t> caps{250, 500, 1000, 2000, 4000, 5000, 5000};
+  for (const int64_t cap : caps) EXPECT_EQ(s.next_delay(1.0).value().count(), cap);
+  EXPECT_EQ(s.next_delay(0.0).value().count(), 0);
+  EXPECT_EQ(s.next_delay(0.5).value().count(), 2500);
+
+  RetryPolicy three{.max_attempts = 3};
+  RetrySchedule counted(three);
+  EXPECT_TRUE(counted.next_delay(0.5));
+  EXPECT_TRUE(counted.next_delay(0.5));
+  EXPECT_FALSE(counted.next_delay(0.5)) << "3 attempts: 2 retries";
+
+  RetryPolicy once{.max_attempts = 0, .retry_window = std::chrono::milliseconds(0)};
+  EXPECT_FALSE(RetrySchedule(once).next_delay(0.5));
+
+  // A window: retried until it has passed since the first failure, however many attempts.
+  RetryPolicy window{.base_delay = std::chrono::milliseconds(2),
+                     .max_delay = std::chrono::milliseconds(10),
+                     .retry_window = std::chrono::milliseconds(150)};
+  RetrySchedule w(window);
+  const auto start = std::chrono::steady_clock::now();
+  while (const auto d = w.next_delay(0.9)) std::this_thread::sleep_for(*d);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(150));
+  EXPECT_GT(w.attempts(), 10);
 }
 
 TEST(Xml, ElementsTextAndEntities) {
