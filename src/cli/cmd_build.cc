@@ -9,6 +9,7 @@
 #include "compiler/compiler.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/stale_staging.h"
 #include "runtime/backend_factory.h"
 #include "serving/serving_options.h"
 #include "storage/model_store.h"
@@ -59,9 +60,18 @@ void run_build(BuildArgs a) {
                                    : std::filesystem::path(a.model);
   std::optional<std::filesystem::path> staging;
   if (to_s3) {
-    std::string pattern = (std::filesystem::temp_directory_path() / "kiln-build-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw_error("cannot create a staging directory in /tmp");
-    staging = std::filesystem::path(pattern);
+    // Named by the process, so that the next build can tell a killed build's
+    // staging (its process gone) from a running one's, and remove it.
+    const auto tmp = std::filesystem::temp_directory_path();
+    for (const auto& stale : engine::remove_dead_process_dirs(tmp, "kiln-build-")) {
+      log_info("removed ", stale.string(), ", left by a build that was killed");
+    }
+    staging = tmp / concat("kiln-build-", ::getpid());
+    std::error_code ec;
+    std::filesystem::remove_all(*staging, ec);
+    if (!std::filesystem::create_directory(*staging, ec)) {
+      throw_error("cannot create the staging directory ", staging->string(), ": ", ec.message());
+    }
   }
   struct Cleanup {
     std::optional<std::filesystem::path>& dir;

@@ -32,21 +32,26 @@ fs::path staging_path(const fs::path& output, const char* kind, long pid) {
   return parent / concat(".", output.filename().string(), ".", kind, "-", pid);
 }
 
-std::vector<fs::path> remove_stale_staging(const fs::path& output) {
+std::vector<fs::path> remove_dead_process_dirs(const fs::path& parent, const std::string& prefix) {
   std::vector<fs::path> removed;
-  const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
-  const std::string name = output.filename().string();
-  const std::string tmp_prefix = concat(".", name, ".tmp-"), old_prefix = concat(".", name, ".old-");
   std::error_code ec;
-  const bool output_exists = fs::exists(output, ec);
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    const std::string file = entry.path().filename().string();
-    long pid = staging_pid(file, tmp_prefix);
-    if (pid < 0 && output_exists) pid = staging_pid(file, old_prefix);
+    const long pid = staging_pid(entry.path().filename().string(), prefix);
     if (pid < 0 || !process_gone(pid)) continue;
     std::error_code remove_error;
     fs::remove_all(entry.path(), remove_error);
     if (!remove_error) removed.push_back(entry.path());
+  }
+  return removed;
+}
+
+std::vector<fs::path> remove_stale_staging(const fs::path& output) {
+  const fs::path parent = output.has_parent_path() ? output.parent_path() : fs::path(".");
+  const std::string name = output.filename().string();
+  std::vector<fs::path> removed = remove_dead_process_dirs(parent, concat(".", name, ".tmp-"));
+  std::error_code ec;
+  if (fs::exists(output, ec)) {
+    for (auto& p : remove_dead_process_dirs(parent, concat(".", name, ".old-"))) removed.push_back(std::move(p));
   }
   return removed;
 }

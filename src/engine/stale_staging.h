@@ -6,12 +6,18 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace kiln::engine {
 
 // The hidden sibling of `output` for `kind` ("tmp", "old") and process `pid`.
 std::filesystem::path staging_path(const std::filesystem::path& output, const char* kind, long pid);
+
+// Removes the entries of `parent` named `prefix` + PID whose process no longer
+// runs; returns what it removed.
+std::vector<std::filesystem::path> remove_dead_process_dirs(const std::filesystem::path& parent,
+                                                            const std::string& prefix);
 
 // Removes the "tmp" siblings of `output` whose process no longer runs (and
 // "old" ones, once `output` itself exists: an "old" one without the output is

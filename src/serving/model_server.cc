@@ -85,13 +85,30 @@ void answer_route(Metrics& metrics, const std::string& route, HttpResponse& resp
   response.send_json(status, {{"error", message}, {"code", status}}, extra);
 }
 
-fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o) {
-  fs::path model = model_path;
-  if (model.string().starts_with("s3://")) {
-    // Downloaded into the cache (reused while the objects are unchanged), then as a local directory.
-    auto client = storage::S3Client::from_environment();
-    model = storage::fetch_prefix_cached(client, storage::S3Uri::parse(model.string()), o.cache_dir);
+// An s3:// model arrives through the download cache (reused while the
+// objects are unchanged). An engine's blobs are verified here, before it is
+// used, rather than while it loads: a cached copy damaged on disk since it was
+// downloaded is then replaced by a fresh download instead of failing the start.
+fs::path fetch_s3_model(const std::string& uri, const ServingOptions& o, bool* verified) {
+  auto client = storage::S3Client::from_environment();
+  const auto prefix = storage::S3Uri::parse(uri);
+  fs::path dir = storage::fetch_prefix_cached(client, prefix, o.cache_dir);
+  if (!o.verify_weights || !fs::exists(dir / "engine.json")) return dir;
+  try {
+    engine::Engine::open(dir, std::nullopt).verify_checksums();
+  } catch (const Error& e) {
+    log_warn("the cached copy ", dir.string(), " of ", uri, " is damaged (", e.what(), "); downloading it again");
+    fs::remove_all(dir);
+    dir = storage::fetch_prefix_cached(client, prefix, o.cache_dir);
+    engine::Engine::open(dir, std::nullopt).verify_checksums();
   }
+  *verified = true;
+  return dir;
+}
+
+fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o, bool* verified) {
+  fs::path model = model_path;
+  if (model.string().starts_with("s3://")) model = fetch_s3_model(model.string(), o, verified);
   if (!fs::is_directory(model)) throw_error("model_id ", model.string(), " is not a directory");
   if (fs::exists(model / "engine.json")) return model;
   if (!fs::exists(model / "config.json")) {
@@ -172,10 +189,11 @@ int run_model_server(const ServingOptions& o, const fs::path& default_model) {
   log_info("kiln ", kVersion, " listening on ", o.host, ":", server.port());
 
   const fs::path model = o.model_id.empty() ? default_model : fs::path(o.model_id);
-  const fs::path engine_dir = resolve_engine(model, o);
+  bool verified = false;  // the blobs were checked already (S3 engines)
+  const fs::path engine_dir = resolve_engine(model, o, &verified);
   auto engine =
       engine::Engine::open(engine_dir, runtime::runtime_target_for(engine::Engine::read_manifest(engine_dir).target));
-  engine.set_verify_weights(o.verify_weights);
+  engine.set_verify_weights(o.verify_weights && !verified);
   if (!fs::is_directory(engine_dir / "tokenizer")) {
     throw_error("engine ", engine_dir.string(),
                 " carries no tokenizer; kiln serve needs tokenizer.json or tokenizer.model");

@@ -16,8 +16,11 @@ namespace kiln::serving {
 
 // The engine directory for `model` (an engine or a HuggingFace checkpoint
 // directory), compiling a checkpoint into options.cache_dir unless an engine
-// for the same files and options is already there.
-std::filesystem::path resolve_engine(const std::filesystem::path& model, const ServingOptions& options);
+// for the same files and options is already there. An s3:// model is
+// downloaded through the cache first; when it is an engine, its blobs are
+// verified (a damaged cached copy is downloaded again) and *blobs_verified set.
+std::filesystem::path resolve_engine(const std::filesystem::path& model, const ServingOptions& options,
+                                     bool* blobs_verified);
 
 // Runs a route's `body` and answers its failures as JSON {"error", "code"}:
 // ApiError with its status (503 and 429 with Retry-After), kiln::Error 400,

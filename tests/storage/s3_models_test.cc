@@ -99,6 +99,69 @@ TEST(S3Models, BuildFromS3ToS3ThenServeFromS3) {
   }
 }
 
+// A cached engine damaged on disk after its download (a flipped byte) is not
+// served: the next start notices it while verifying and downloads it again.
+TEST(S3Models, ServeReplacesADamagedCachedEngine) {
+  MotoServer server;
+  S3Client(test::test_settings(server.endpoint())).create_bucket("models");
+  test::TempDir home;
+  const std::string env = test::aws_env(server.endpoint()) + "HOME=" + home.path().string() + " ";
+  const std::string demo = std::string(KILN_SOURCE_DIR) + "/demo/model";
+  auto r = test::run_command(env + KILN_BINARY + " build --model " + demo + " --output s3://models/engine");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto ref = nlohmann::json::parse(slurp(demo + "/reference.json"));
+  std::string expected = ref["cases"][2]["generated_text"].get<std::string>();
+  expected = expected.substr(0, expected.find("<|endoftext|>"));
+  for (int start = 0; start < 2; ++start) {
+    const auto log = home.path() / ("serve" + std::to_string(start) + ".log");
+    const Served served = start_serve(env, log, "s3://models/engine");
+    if (served.port == 0) stop_serve(served);
+    ASSERT_NE(served.port, 0) << slurp(log);
+    r = test::run_command("curl -sS -X POST http://127.0.0.1:" + std::to_string(served.port) +
+                          "/invocations -d '{\"inputs\": \"Love is\", \"parameters\": {\"max_new_tokens\": 24}}'");
+    stop_serve(served);
+    const auto answer = nlohmann::json::parse(r.output, nullptr, false);
+    ASSERT_TRUE(answer.is_object()) << r.output;
+    EXPECT_EQ(answer["generated_text"], expected);
+    if (start == 1) {
+      EXPECT_NE(slurp(log).find("is damaged"), std::string::npos) << slurp(log);
+      EXPECT_NE(slurp(log).find("downloading s3://models/engine/"), std::string::npos) << slurp(log);
+      break;
+    }
+    // Damage the cached copy between the two starts.
+    const auto blob = home.path() / ".cache" / "kiln" / "s3" / "models" / "engine" / "rank0.bin";
+    std::fstream f(blob, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.is_open()) << blob;
+    f.seekg(1000);
+    const char byte = static_cast<char>(f.get());
+    f.seekp(1000);
+    f.put(static_cast<char>(byte ^ 1));
+  }
+}
+
+// `kiln build --output s3://` stages the engine in $TMPDIR/kiln-build-PID; a
+// build killed there leaves it, and the next build removes it.
+TEST(S3Models, BuildToS3RemovesTheStagingOfAKilledBuild) {
+  MotoServer server;
+  S3Client(test::test_settings(server.endpoint())).create_bucket("models");
+  test::TempDir home;
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  const auto stale = home.path() / ("kiln-build-" + std::to_string(child));
+  std::filesystem::create_directories(stale / "engine");
+  std::ofstream(stale / "engine" / "rank0.bin") << "half an engine";
+  const std::string env =
+      test::aws_env(server.endpoint()) + "HOME=" + home.path().string() + " TMPDIR=" + home.path().string() + " ";
+  const std::string demo = std::string(KILN_SOURCE_DIR) + "/demo/model";
+  const auto r = test::run_command(env + KILN_BINARY + " build --model " + demo + " --output s3://models/engine");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  for (const auto& entry : std::filesystem::directory_iterator(home.path())) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with("kiln-build-")) << entry.path();  // its own is gone too
+  }
+}
+
 }  // namespace
 }  // namespace kiln::storage
 
