@@ -160,11 +160,13 @@ class Proxy(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
+        # Logged before the client can see the answer: once it has, it may send
+        # its next request, whose "start" must come after this "end".
+        log(f"end {n} {self.command} {self.path} {response.status}")
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
         upstream.close()
-        log(f"end {n} {self.command} {self.path} {response.status}")
         if outage.hit(self.path):
             outage_until[0] = time.monotonic() + outage.extra
             log("outage start")
