@@ -7,7 +7,8 @@
 # A random fp16 checkpoint at the preset's size in /dev/shm, an engine built
 # from it for the GPU, then `kiln bench` loads alternating with verification on
 # and off (--no-verify-weights), the page cache warm for both; prints each
-# run's load seconds and the medians' ratio.
+# run's load seconds and each mode's median against the unverified one.
+# VERIFY_THREADS="2 4 8" adds runs with that many hashing threads.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-llama2-7b} runs=${2:-3}
@@ -22,11 +23,17 @@ ckpt="$work/$preset" engine="$work/$preset-engine"
   { tail "$out/build.log"; exit 1; }
 # One untimed load first: the page cache and CUDA's lazy loading, for both modes alike.
 "$kiln" bench "$engine" --batches 1 --input-len 8 --output-len 4 --ttft-len 0 > /dev/null 2>&1
+# Modes: "off" (--no-verify-weights), "on" (the default thread count), and
+# "tN" (KILN_VERIFY_THREADS=N) for each N in VERIFY_THREADS.
+modes="off on"
+for n in ${VERIFY_THREADS:-}; do modes="$modes t$n"; done
 for i in $(seq "$runs"); do
-  for mode in verify no-verify; do
-    flag=""; [ "$mode" = no-verify ] && flag="--no-verify-weights"
-    "$kiln" bench "$engine" --batches 1 --input-len 8 --output-len 4 --ttft-len 0 $flag --json "$out/$mode-$i.json" \
-      > "$out/$mode-$i.txt" 2>&1 || { tail "$out/$mode-$i.txt"; exit 1; }
+  for mode in $modes; do
+    flag="" threads=""
+    [ "$mode" = off ] && flag="--no-verify-weights"
+    [ "${mode#t}" != "$mode" ] && threads=${mode#t}
+    KILN_VERIFY_THREADS=$threads "$kiln" bench "$engine" --batches 1 --input-len 8 --output-len 4 --ttft-len 0 $flag \
+      --json "$out/$mode-$i.json" > "$out/$mode-$i.txt" 2>&1 || { tail "$out/$mode-$i.txt"; exit 1; }
     python3 -c "import json,sys; print('$mode', json.load(open('$out/$mode-$i.json'))['load_seconds'])"
   done
 done | tee "$out/loads.txt"
@@ -36,6 +43,8 @@ runs = {}
 for line in open(sys.argv[1]):
     mode, seconds = line.split()
     runs.setdefault(mode, []).append(float(seconds))
-v, n = statistics.median(runs["verify"]), statistics.median(runs["no-verify"])
-print(f"median load: verified {v:.3f} s, unverified {n:.3f} s, ratio {v / n:.3f}")
+off = statistics.median(runs["off"])
+for mode, seconds in runs.items():
+    m = statistics.median(seconds)
+    print(f"{mode:>4}: median load {m:.3f} s ({len(seconds)} runs), {m / off:.3f} x unverified")
 PY

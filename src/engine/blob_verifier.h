@@ -34,6 +34,7 @@ class BlobVerifier {
   struct Piece {
     std::size_t rank;
     uint64_t offset, size, expected;
+    bool whole_file;  // Checksum64 of a whole blob, else ChunkChecksum of a chunk
   };
   void run();
 

@@ -85,6 +85,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+  // Whether upload() copies the weights (to a device) rather than using the
+  // mapped engine in place: loading then competes with the copy for the cores.
+  virtual bool copies_weights() const { return false; }
 
   virtual Weight upload(const TensorView& host) = 0;
   virtual std::unique_ptr<Buffer> allocate(int64_t floats) = 0;

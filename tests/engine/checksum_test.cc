@@ -88,7 +88,52 @@ TEST(Checksum64, DigestDoesNotConsumeState) {
   EXPECT_EQ(c.digest(), digest_whole(data));
 }
 
-// BlobChecksum's chunk digests are Checksum64 of each kChunkBytes piece, cut
+uint64_t chunk_digest(const std::vector<unsigned char>& data) {
+  ChunkChecksum c;
+  c.update(data.data(), data.size());
+  return c.digest();
+}
+
+// The same bytes give the same digest however the updates cut them, across
+// stripe and block boundaries and in the unfinished last block.
+TEST(ChunkChecksum, IndependentOfHowTheUpdatesCutTheBytes) {
+  for (const std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{63}, std::size_t{64}, std::size_t{1023},
+                              std::size_t{1024}, std::size_t{1025}, std::size_t{100000}}) {
+    const auto data = random_bytes(n, static_cast<uint32_t>(n));
+    const uint64_t whole = chunk_digest(data);
+    for (const std::size_t step : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{1000}}) {
+      ChunkChecksum c;
+      for (std::size_t at = 0; at < n; at += step) c.update(data.data() + at, std::min(step, n - at));
+      EXPECT_EQ(c.digest(), whole) << n << " bytes in pieces of " << step;
+    }
+  }
+}
+
+// What a damaged copy looks like: any one bit flipped, two blocks or two
+// stripes swapped, a trailing zero byte added or lost.
+TEST(ChunkChecksum, ChangesWithEveryDamageACopyCanSuffer) {
+  const auto data = random_bytes(4096 + 100, 21);
+  const uint64_t original = chunk_digest(data);
+  std::set<uint64_t> seen{original};
+  for (std::size_t bit = 0; bit < data.size() * 8; bit += 13) {
+    auto flipped = data;
+    flipped[bit / 8] ^= static_cast<unsigned char>(1u << (bit % 8));
+    EXPECT_TRUE(seen.insert(chunk_digest(flipped)).second) << "bit " << bit;
+  }
+  auto blocks = data;
+  std::swap_ranges(blocks.begin(), blocks.begin() + 1024, blocks.begin() + 1024);
+  EXPECT_NE(chunk_digest(blocks), original);
+  auto stripes = data;
+  std::swap_ranges(stripes.begin(), stripes.begin() + 64, stripes.begin() + 128);
+  EXPECT_NE(chunk_digest(stripes), original);
+  auto longer = data;
+  longer.push_back(0);
+  EXPECT_NE(chunk_digest(longer), original);
+  std::vector<unsigned char> zeros(2048, 0), fewer(2047, 0);
+  EXPECT_NE(chunk_digest(zeros), chunk_digest(fewer));
+}
+
+// BlobChecksum's chunk digests are ChunkChecksum of each kChunkBytes piece, cut
 // wherever the updates fall, and its whole digest is Checksum64 of everything.
 TEST(BlobChecksum, ChunksAreChecksumsOfEachPiece) {
   const std::size_t chunk = BlobChecksum::kChunkBytes;
@@ -102,9 +147,9 @@ TEST(BlobChecksum, ChunksAreChecksumsOfEachPiece) {
   ASSERT_EQ(chunks.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
     const std::size_t begin = i * chunk, end = std::min(data.size(), begin + chunk);
-    EXPECT_EQ(chunks[i], digest_whole({data.begin() + static_cast<std::ptrdiff_t>(begin),
-                                       data.begin() + static_cast<std::ptrdiff_t>(end)}))
-        << "chunk " << i;
+    ChunkChecksum piece;
+    piece.update(data.data() + begin, end - begin);
+    EXPECT_EQ(chunks[i], piece.digest()) << "chunk " << i;
   }
 }
 

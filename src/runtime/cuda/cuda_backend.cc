@@ -194,6 +194,7 @@ class CudaBackend final : public Backend {
   }
 
   std::string_view name() const override { return "cuda"; }
+  bool copies_weights() const override { return true; }
 
   Weight upload(const TensorView& host) override {
     const std::size_t bytes = static_cast<std::size_t>(host.numel()) * dtype_size(host.dtype);
