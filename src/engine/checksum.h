@@ -55,7 +55,7 @@ class ChunkChecksum {
 // weights load, instead of one sequential pass over gigabytes.
 class BlobChecksum {
  public:
-  static constexpr uint64_t kChunkBytes = uint64_t{16} << 20;
+  static constexpr uint64_t kChunkBytes = uint64_t{4} << 20;
 
   void update(const void* data, std::size_t n);
   uint64_t digest() const { return whole_.digest(); }
