@@ -30,9 +30,15 @@ void Dict::set(Value key, Value value) {
   entries_.emplace_back(std::move(key), std::move(value));
 }
 
-Value Value::list(std::vector<Value> items) { return Value(std::make_shared<List>(List{std::move(items), false})); }
+Value Value::list(std::vector<Value> items) {
+  charge_items(items.size());
+  return Value(std::make_shared<List>(List{std::move(items), false}));
+}
 
-Value Value::tuple(std::vector<Value> items) { return Value(std::make_shared<List>(List{std::move(items), true})); }
+Value Value::tuple(std::vector<Value> items) {
+  charge_items(items.size());
+  return Value(std::make_shared<List>(List{std::move(items), true}));
+}
 
 Value Value::dict(Dict dict) { return Value(std::make_shared<Dict>(std::move(dict))); }
 

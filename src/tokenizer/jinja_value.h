@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tokenizer/jinja_limits.h"
 
 namespace kiln::tokenizer::jinja {
 
@@ -92,13 +93,26 @@ class Value {
   Value(std::int64_t i) : storage_(i) {}
   Value(std::size_t i) : storage_(static_cast<std::int64_t>(i)) {}
   Value(double f) : storage_(f) {}
-  Value(std::string s) : storage_(std::move(s)) {}
-  Value(std::string_view s) : storage_(std::string(s)) {}
-  Value(const char* s) : storage_(std::string(s)) {}
+  // Strings count against the render's budget (jinja_limits.h) when they are made or copied.
+  Value(std::string s) : storage_((charge_string(s.size()), std::move(s))) {}
+  Value(std::string_view s) : storage_((charge_string(s.size()), std::string(s))) {}
+  Value(const char* s) : Value(std::string_view(s)) {}
   Value(std::shared_ptr<List> list) : storage_(std::move(list)) {}
   Value(std::shared_ptr<Dict> dict) : storage_(std::move(dict)) {}
   Value(std::shared_ptr<Object> object) : storage_(std::move(object)) {}
   Value(std::shared_ptr<const Callable> callable) : storage_(std::move(callable)) {}
+
+  Value(const Value& other) : storage_((other.charge_copy(), other.storage_)) {}
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value& other) {
+    if (this != &other) {
+      other.charge_copy();
+      storage_ = other.storage_;
+    }
+    return *this;
+  }
+  Value& operator=(Value&&) noexcept = default;
+  ~Value() = default;
 
   static Value undefined(std::string message) { return Value(Undefined{std::move(message), false}); }
   static Value list(std::vector<Value> items = {});
@@ -148,6 +162,10 @@ class Value {
   bool is_same_object(const Value& other) const;
 
  private:
+  void charge_copy() const {
+    if (is_string()) charge_string(as_string().size());
+  }
+
   std::variant<Undefined, None, bool, std::int64_t, double, std::string, std::shared_ptr<List>, std::shared_ptr<Dict>,
                std::shared_ptr<Object>, std::shared_ptr<const Callable>>
       storage_;
