@@ -50,8 +50,9 @@ class Dict {
   const Value* find(std::string_view key) const;
   void set(Value key, Value value);
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
-  std::size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  // Defined below Value: a vector's size() needs its element type complete (clang with libstdc++ insists).
+  std::size_t size() const;
+  bool empty() const;
 
  private:
   std::vector<std::pair<Value, Value>> entries_;
@@ -170,6 +171,9 @@ class Value {
                std::shared_ptr<Object>, std::shared_ptr<const Callable>>
       storage_;
 };
+
+inline std::size_t Dict::size() const { return entries_.size(); }
+inline bool Dict::empty() const { return entries_.empty(); }
 
 // Jinja's namespace(): the one object whose attributes a template may assign ({% set ns.x = 1 %}), which is
 // how templates carry state out of a loop body.
