@@ -59,7 +59,7 @@ void handle_invocations(ServingContext& ctx, const HttpRequest& request, HttpRes
   nlohmann::json body;
   try {
     body = nlohmann::json::parse(request.body);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw ApiError{400, std::string("the request body is not valid JSON: ") + e.what()};
   }
   if (!body.is_object()) throw ApiError{400, "the request body must be a JSON object"};

@@ -24,7 +24,7 @@ nlohmann::json parse_body(const HttpRequest& request) {
     auto body = nlohmann::json::parse(request.body);
     if (!body.is_object()) throw ApiError{400, "the request body must be a JSON object"};
     return body;
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw ApiError{400, std::string("the request body is not valid JSON: ") + e.what()};
   }
 }

@@ -8,7 +8,18 @@ thread_local RenderBudget* RenderBudget::current_ = nullptr;
 
 RenderBudget::RenderBudget(const RenderLimits& limits) : limits_(limits), previous_(current_) { current_ = this; }
 
-RenderBudget::~RenderBudget() { current_ = previous_; }
+RenderBudget::~RenderBudget() {
+  current_ = previous_;
+  // One object at a time: what each held is freed while the others still keep theirs, so nothing recurses deep.
+  for (auto& [object, release] : kept_) release(object.get());
+}
+
+void RenderBudget::check_value_depth(std::uint32_t depth) const {
+  if (depth > limits_.max_value_depth) {
+    throw_error("TemplateLimitError: the chat template would nest lists and dicts more than ", limits_.max_value_depth,
+                " deep");
+  }
+}
 
 void RenderBudget::check_string_size(std::size_t bytes) const {
   if (bytes > limits_.max_string_bytes) {

@@ -6,6 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
 
 namespace kiln::tokenizer::jinja {
 
@@ -23,6 +26,8 @@ struct RenderLimits {
   std::uint64_t max_steps = 5'000'000;
   // Statements and expressions being evaluated inside one another, macro calls and recursive loops included.
   int max_depth = 1000;
+  // Lists and dicts inside one another ([[[...]]]): printing, comparing and freeing them recurse.
+  std::uint32_t max_value_depth = 500;
 };
 
 // The budget of the render running on this thread: render_template installs one for the render's duration (and
@@ -39,6 +44,11 @@ class RenderBudget {
   void charge_string(std::size_t bytes);
   void charge_items(std::size_t items);
   void check_string_size(std::size_t bytes) const;
+  void check_value_depth(std::uint32_t depth) const;
+  // Keeps `object` until the render ends, then calls release(object) (namespaces: to break reference cycles).
+  void keep_until_end(std::shared_ptr<void> object, void (*release)(void*)) {
+    kept_.emplace_back(std::move(object), release);
+  }
   void step(std::uint64_t steps = 1) {
     steps_ += steps;
     if (steps_ > limits_.max_steps) fail_steps();
@@ -57,6 +67,7 @@ class RenderBudget {
   std::uint64_t steps_ = 0;
   std::uint64_t total_bytes_ = 0;
   int depth_ = 0;
+  std::vector<std::pair<std::shared_ptr<void>, void (*)(void*)>> kept_;
   RenderBudget* previous_;
   static thread_local RenderBudget* current_;
 };
@@ -72,6 +83,10 @@ inline void charge_items(std::size_t items) {
 // Checks that a string being built (`bytes` long so far) is still within the bound of one string; counts nothing.
 inline void check_string_size(std::size_t bytes) {
   if (RenderBudget* budget = RenderBudget::current()) budget->check_string_size(bytes);
+}
+// Checks that lists and dicts may nest `depth` deep.
+inline void check_value_depth(std::uint32_t depth) {
+  if (RenderBudget* budget = RenderBudget::current()) budget->check_value_depth(depth);
 }
 // A step of the render (a statement, an expression), or `steps` of them.
 inline void charge_step(std::uint64_t steps = 1) {

@@ -40,6 +40,8 @@ struct None {};
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;
+  // How deeply lists and dicts nest in it, itself included (Value::list computes it; namespaces count as 0).
+  std::uint32_t depth = 1;
 };
 
 // A Python dict: keys of any hashable kind, iterated in insertion order. Lookups are linear: template dicts
@@ -53,9 +55,12 @@ class Dict {
   // Defined below Value: a vector's size() needs its element type complete (clang with libstdc++ insists).
   std::size_t size() const;
   bool empty() const;
+  // How deeply lists and dicts nest in it, itself included (at most; an overwritten value is not forgotten).
+  std::uint32_t depth() const { return depth_; }
 
  private:
   std::vector<std::pair<Value, Value>> entries_;
+  std::uint32_t depth_ = 1;
 };
 
 // Arguments of a call, as written: f(a, b, key=value).
@@ -172,6 +177,9 @@ class Value {
       storage_;
 };
 
+// How deeply lists and dicts nest in `value`: 0 for anything else.
+std::uint32_t nesting_of(const Value& value);
+
 inline std::size_t Dict::size() const { return entries_.size(); }
 inline bool Dict::empty() const { return entries_.empty(); }
 
@@ -183,6 +191,8 @@ class Namespace : public Object {
   std::optional<Value> attribute(std::string_view name) const override;
   std::string repr() const override;
   void set(std::string_view name, Value value) { attributes_.set(Value(name), std::move(value)); }
+  // Forgets every attribute (the end of a render does, since a namespace may hold itself).
+  void clear() { attributes_ = Dict(); }
 
  private:
   Dict attributes_;

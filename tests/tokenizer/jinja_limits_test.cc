@@ -113,6 +113,23 @@ TEST(JinjaLimitsTest, DeeplyNestedTemplatesAreRefusedWhenParsed) {
   EXPECT_THAT(render_error(ifs), HasSubstr("nest more than"));
 }
 
+// Found by jinja_fuzz (the lists) and by looking for its neighbours: values nested too deep overflowed the stack
+// when printed or freed, and a namespace holding itself recursed for ever when printed.
+TEST(JinjaLimitsTest, DeeplyNestedValuesFailFast) {
+  EXPECT_THAT(render_error("{% set ns = namespace(a=[]) %}{% for i in range(100000) %}{% set ns.a = [ns.a] %}"
+                           "{% endfor %}{{ ns.a }}"),
+              HasSubstr("TemplateLimitError: the chat template would nest lists and dicts more than 500 deep"));
+  EXPECT_THAT(render_error("{% set ns = namespace(a={}) %}{% for i in range(100000) %}{% set ns.a = {'k': ns.a} %}"
+                           "{% endfor %}"),
+              HasSubstr("nest lists and dicts more than 500 deep"));
+  EXPECT_THAT(render_error("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}"),
+              HasSubstr("TemplateLimitError: the chat template nests more than 1000 levels deep"));
+  EXPECT_THAT(render_error("{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns }}"),
+              HasSubstr("TemplateLimitError"));
+  // A namespace holding itself is freed with the render (LeakSanitizer would say otherwise).
+  EXPECT_EQ(ChatTemplate("{% set ns = namespace() %}{% set ns.me = ns %}ok").render(nlohmann::json::object()), "ok");
+}
+
 TEST(JinjaLimitsTest, ModerateTemplatesStayWithinTheLimits) {
   // Real chat templates need far less: a long conversation, a loop of a few thousand, text of a few MiB.
   nlohmann::json messages = nlohmann::json::array();
@@ -125,6 +142,8 @@ TEST(JinjaLimitsTest, ModerateTemplatesStayWithinTheLimits) {
                 .render(nlohmann::json::object())
                 .size(),
             100000u);
+  EXPECT_EQ(ChatTemplate("{{ [[[[[[[[[[1]]]]]]]]]] | tojson }}").render(nlohmann::json::object()),
+            "[[[[[[[[[[1]]]]]]]]]]");
   EXPECT_EQ(ChatTemplate("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}.{% endif %}{% endmacro %}{{ f(100) }}")
                 .render(nlohmann::json::object()),
             std::string(100, '.'));
