@@ -32,8 +32,8 @@ TEST(HfConfigTest, IntegersMayBeWrittenAsWholeFloats) {
 // Found by config_spec_fuzz: a float past int64's range was converted anyway (undefined behaviour), and an
 // unsigned past it wrapped to a negative size.
 TEST(HfConfigTest, IntegersOutsideInt64AreRefused) {
-  EXPECT_THAT(get_int_error(R"({"vocab_size": 3.5e70})"), HasSubstr("vocab_size is too large"));
-  EXPECT_THAT(get_int_error(R"({"vocab_size": -3.5e70})"), HasSubstr("vocab_size is too large"));
+  EXPECT_THAT(get_int_error(R"({"vocab_size": 3.5e70})"), HasSubstr("'vocab_size' is too large"));
+  EXPECT_THAT(get_int_error(R"({"vocab_size": -3.5e70})"), HasSubstr("'vocab_size' is too large"));
   EXPECT_THAT(get_int_error(R"({"vocab_size": 9223372036854775808.0})"), HasSubstr("too large"));
   EXPECT_THAT(get_int_error(R"({"vocab_size": 18446744073709551615})"), HasSubstr("too large"));
   EXPECT_EQ(HfConfig::from_json(nlohmann::json::parse(R"({"vocab_size": 9223372036854775807})")).get_int("vocab_size"),
