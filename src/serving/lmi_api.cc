@@ -56,12 +56,7 @@ nlohmann::json answer_json(const LmiParameters& params, const std::string& input
 }  // namespace
 
 void handle_invocations(ServingContext& ctx, const HttpRequest& request, HttpResponse& response) {
-  nlohmann::json body;
-  try {
-    body = nlohmann::json::parse(request.body);
-  } catch (const nlohmann::json::exception& e) {
-    throw ApiError{400, std::string("the request body is not valid JSON: ") + e.what()};
-  }
+  const nlohmann::json body = parse_request_body(request.body);
   if (!body.is_object()) throw ApiError{400, "the request body must be a JSON object"};
   if (body.contains("messages")) return answer_chat(ctx, body, response);
   refuse_unknown_keys(body, {"inputs", "parameters", "stream"}, "the request");

@@ -20,13 +20,9 @@ int64_t now_seconds() {
 }
 
 nlohmann::json parse_body(const HttpRequest& request) {
-  try {
-    auto body = nlohmann::json::parse(request.body);
-    if (!body.is_object()) throw ApiError{400, "the request body must be a JSON object"};
-    return body;
-  } catch (const nlohmann::json::exception& e) {
-    throw ApiError{400, std::string("the request body is not valid JSON: ") + e.what()};
-  }
+  auto body = parse_request_body(request.body);
+  if (!body.is_object()) throw ApiError{400, "the request body must be a JSON object"};
+  return body;
 }
 
 // Sampling as OpenAI defines it: temperature 1 by default, 0 meaning greedy.

@@ -2,6 +2,23 @@
 
 namespace kiln::serving {
 
+nlohmann::json parse_request_body(const std::string& body) {
+  const nlohmann::json::parser_callback_t check_depth = [](int depth, nlohmann::json::parse_event_t event,
+                                                           nlohmann::json&) {
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
+        depth >= kMaxRequestJsonDepth) {
+      throw ApiError{400, "the request body nests arrays and objects more than " +
+                              std::to_string(kMaxRequestJsonDepth) + " levels deep"};
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(body, check_depth);
+  } catch (const nlohmann::json::exception& e) {
+    throw ApiError{400, std::string("the request body is not valid JSON: ") + e.what()};
+  }
+}
+
 void refuse_unknown_keys(const nlohmann::json& object, std::initializer_list<const char*> known, const char* where) {
   if (!object.is_object()) throw ApiError{400, std::string(where) + " must be a JSON object"};
   for (const auto& [key, value] : object.items()) {

@@ -11,6 +11,15 @@
 
 namespace kiln::serving {
 
+// Arrays and objects may nest this deep in a request body. Deeper documents are refused while parsing: copying,
+// freeing or rendering one (a chat message's content goes to the chat template) recurses once per level, and a
+// 16 MiB body could otherwise nest millions of levels and overflow the stack.
+inline constexpr int kMaxRequestJsonDepth = 64;
+
+// Parses a request body; throws ApiError 400 when it is not JSON (a number past a double's range included) or
+// nests deeper than kMaxRequestJsonDepth.
+nlohmann::json parse_request_body(const std::string& body);
+
 // Throws ApiError 400 naming the first key of `object` not in `known`.
 void refuse_unknown_keys(const nlohmann::json& object, std::initializer_list<const char*> known, const char* where);
 
