@@ -17,7 +17,7 @@ json read_index(const fs::path& index) {
   if (!in) throw_error("cannot read checkpoint index ", index.string());
   try {
     return json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw_error("checkpoint index ", index.string(), " is not valid JSON: ", e.what());
   }
 }

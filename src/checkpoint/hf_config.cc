@@ -14,7 +14,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   if (!in) throw_error("cannot read ", path.string());
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw_error(path.string(), " is not valid JSON: ", e.what());
   }
 }
@@ -91,15 +91,16 @@ std::string HfConfig::model_type() const { return get_string("model_type", ""); 
 int64_t HfConfig::get_int(const std::string& key) const {
   const auto& v = value(key);
   if (v.is_null()) fail(key, "is missing");
-  // Range checks before every conversion: 2^64 - 1 read as int64 would be -1,
-  // and casting an out-of-range double (1e400 parses as infinity) is undefined.
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-    fail(key, "is out of range, got " + v.dump());
+    fail(key, "is too large, got " + v.dump());
   }
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) {
+    // A whole number written as a float (4096.0); converting one outside int64's range would be undefined.
     const double d = v.get<double>();
-    if (std::isfinite(d) && std::abs(d) < 9.0e18 && d == std::trunc(d)) return static_cast<int64_t>(d);
+    if (d != std::trunc(d)) fail(key, "must be an integer, got " + v.dump());
+    if (d < -0x1p63 || d >= 0x1p63) fail(key, "is too large, got " + v.dump());
+    return static_cast<int64_t>(d);
   }
   fail(key, "must be an integer, got " + v.dump());
 }

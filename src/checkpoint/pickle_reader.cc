@@ -4,6 +4,7 @@
 #include <cstring>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/error.h"
 
@@ -141,26 +142,28 @@ class Unpickler {
       }
 
       case kEmptyTuple: push(make_value(PickleTuple{})); return;
-      case kTuple: push(make_value(PickleTuple{pop_mark()})); return;
+      case kTuple: push(make_value(PickleTuple{sealed(pop_mark())})); return;
       case kTuple1:
       case kTuple2:
       case kTuple3: {
         const std::size_t n = op - kTuple1 + 1;
         if (stack_.size() < n + floor()) fail("stack underflow");
-        PickleTuple tuple{std::vector<PickleRef>(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end())};
+        PickleTuple tuple{sealed(std::vector<PickleRef>(stack_.end() - static_cast<std::ptrdiff_t>(n), stack_.end()))};
         stack_.resize(stack_.size() - n);
         push(make_value(std::move(tuple)));
         return;
       }
       case kEmptyList: push(make_value(PickleList{})); return;
-      case kList: push(make_value(PickleList{pop_mark()})); return;
+      case kList: push(make_value(PickleList{sealed(pop_mark())})); return;
       case kAppend: {
         PickleRef item = pop();
+        check_mutable(top(), {item});
         list_on_top().items.push_back(std::move(item));
         return;
       }
       case kAppends: {
         std::vector<PickleRef> items = pop_mark();
+        check_mutable(top(), items);
         auto& list = list_on_top();
         list.items.insert(list.items.end(), items.begin(), items.end());
         return;
@@ -168,18 +171,20 @@ class Unpickler {
       case kEmptyDict: push(make_value(PickleDict{})); return;
       case kDict: {
         PickleDict dict;
-        add_pairs(dict, pop_mark());
+        add_pairs(dict, sealed(pop_mark()));
         push(make_value(std::move(dict)));
         return;
       }
       case kSetItem: {
         PickleRef value = pop();
         PickleRef key = pop();
+        check_mutable(top(), {key, value});
         dict_on_top().items.emplace_back(std::move(key), std::move(value));
         return;
       }
       case kSetItems: {
         std::vector<PickleRef> items = pop_mark();
+        check_mutable(top(), items);
         add_pairs(dict_on_top(), std::move(items));
         return;
       }
@@ -294,6 +299,29 @@ class Unpickler {
     if (dict == nullptr) fail("SETITEM on a value of type ", pickle_kind(*top()), ", not a dict");
     return *dict;
   }
+  // A list or dict becomes immutable once it is stored in another container: APPEND or SETITEM on it then fails.
+  // So no value can come to hold itself (a reference cycle of shared_ptrs would never be freed); the pickles
+  // torch writes fill each container before storing it.
+  static bool is_container(const PickleRef& v) {
+    return std::holds_alternative<PickleList>(v->value) || std::holds_alternative<PickleDict>(v->value);
+  }
+  std::vector<PickleRef> sealed(std::vector<PickleRef> items) {
+    for (const PickleRef& item : items) {
+      if (is_container(item)) sealed_.insert(item);
+    }
+    return items;
+  }
+  // Before `items` are added to `target`: `target` may still change, and none of them is `target` itself.
+  void check_mutable(const PickleRef& target, const std::vector<PickleRef>& items) {
+    if (sealed_.contains(target)) {
+      fail("a ", pickle_kind(*target), " is changed after it was stored in another container (a reference cycle?)");
+    }
+    for (const PickleRef& item : items) {
+      if (item == target) fail("a ", pickle_kind(*target), " is added to itself");
+    }
+    sealed(items);
+  }
+
   void add_pairs(PickleDict& dict, std::vector<PickleRef> items) {
     if (items.size() % 2 != 0) fail("odd number of items for a dict");
     for (std::size_t i = 0; i < items.size(); i += 2) dict.items.emplace_back(items[i], items[i + 1]);
@@ -397,6 +425,8 @@ class Unpickler {
   std::vector<PickleRef> stack_;
   std::vector<std::size_t> marks_;
   std::unordered_map<uint64_t, PickleRef> memo_;
+  // Held, not just pointed at: a freed container's address could come back as a new, unsealed one.
+  std::unordered_set<PickleRef> sealed_;
 };
 
 }  // namespace

@@ -144,7 +144,7 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesyst
   try {
     header = json::parse(reinterpret_cast<const char*>(header_begin),
                          reinterpret_cast<const char*>(header_begin + header_size));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     parser.fail("header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) parser.fail("header is not a JSON object");

@@ -17,7 +17,7 @@ Reference Reference::load(const std::filesystem::path& dir) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw_error(json_path.string(), " is not valid JSON: ", e.what());
   }
   const auto tensors = checkpoint::SafetensorsFile::open(dir / "reference.safetensors");

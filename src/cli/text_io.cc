@@ -29,7 +29,7 @@ nlohmann::json read_messages(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_text_file(path, "--messages"));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw_error(path, " is not valid JSON: ", e.what());
   }
   if (j.is_object() && j.contains("messages")) j = j["messages"];

@@ -18,7 +18,7 @@ Manifest Engine::read_manifest(const fs::path& dir) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw_error(file.string(), " is not valid JSON: ", e.what());
   }
   Manifest m = manifest_from_json(j, file.string());

@@ -18,9 +18,13 @@ ModelSpec phi_spec(const checkpoint::HfConfig& c) {
   // (5.x); PhiConfig defaults it to 0.5.
   double partial = c.get_double("partial_rotary_factor", 0);
   const auto& params = c.raw().value("rope_parameters", nlohmann::json());
-  if (partial == 0 && params.is_object()) partial = params.value("partial_rotary_factor", 0.0);
+  if (partial == 0 && params.is_object() && params.contains("partial_rotary_factor")) {
+    const auto& factor = params["partial_rotary_factor"];
+    if (!factor.is_number()) throw_error(c.file().string(), ": rope_parameters.partial_rotary_factor is not a number");
+    partial = factor.get<double>();
+  }
   if (partial == 0) partial = 0.5;
-  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.head_dim) * partial);
+  s.rope.rotary_dim = fraction_of(s.head_dim, partial, c, "partial_rotary_factor");
   return s;
 }
 

@@ -15,7 +15,7 @@ ModelSpec qwen_spec(const checkpoint::HfConfig& c) {
   s.qkv_bias = true;
   s.out_bias = !c.get_bool("no_bias", true);
   s.rope = rope_from_config(c, s.head_dim, c.get_double("rotary_emb_base", 10000.0));
-  s.rope.rotary_dim = static_cast<int64_t>(static_cast<double>(s.head_dim) * c.get_double("rotary_pct", 1.0));
+  s.rope.rotary_dim = fraction_of(s.head_dim, c.get_double("rotary_pct", 1.0), c, "rotary_pct");
   return s;
 }
 

@@ -79,12 +79,24 @@ RopeSpec rope_from_config(const HfConfig& config, int64_t rotary_dim, double def
     rope.scaling = RopeScaling::llama3;
     rope.low_freq_factor = number("low_freq_factor", 1.0);
     rope.high_freq_factor = number("high_freq_factor", 4.0);
-    rope.original_max_positions = static_cast<int64_t>(number("original_max_position_embeddings", 8192));
+    const double original = number("original_max_position_embeddings", 8192);
+    if (!(original >= 1 && original <= 0x1p40)) {
+      throw_error(config.file().string(), ": rope_scaling original_max_position_embeddings ", original,
+                  " is out of range");
+    }
+    rope.original_max_positions = static_cast<int64_t>(original);
   } else {
     throw_error(config.file().string(), ": rope scaling type '", type,
                 "' is not supported yet (supported: linear, llama3)");
   }
   return rope;
+}
+
+int64_t fraction_of(int64_t dim, double fraction, const checkpoint::HfConfig& config, const char* key) {
+  if (!(fraction >= 0 && fraction <= 1)) {
+    throw_error(config.file().string(), ": '", key, "' must be between 0 and 1, got ", fraction);
+  }
+  return static_cast<int64_t>(static_cast<double>(dim) * fraction);
 }
 
 }  // namespace kiln::models

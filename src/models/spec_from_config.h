@@ -27,6 +27,10 @@ RopeSpec rope_from_config(const checkpoint::HfConfig& config, int64_t rotary_dim
 
 // An activation by its HF name (silu, gelu, gelu_new, gelu_pytorch_tanh, ...)
 // read from `key`; the error names the key and the supported names.
+// floor(dim * fraction), for a config's partial rotary factor `key`; throws kiln::Error naming it unless
+// 0 <= fraction <= 1 (a fraction outside int64's reach would make the conversion undefined).
+int64_t fraction_of(int64_t dim, double fraction, const checkpoint::HfConfig& config, const char* key);
+
 Activation activation_from(const checkpoint::HfConfig& config, const std::string& key, const std::string& fallback);
 
 }  // namespace kiln::models

@@ -7,8 +7,13 @@ namespace kiln::serving {
 nlohmann::json parse_request_body(std::string_view body) {
   // The parser says a number overflows but not where: the last key read names it.
   std::string last_key;
-  const auto track = [&](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+  const auto track = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
     if (event == nlohmann::json::parse_event_t::key) last_key = parsed.get<std::string>();
+    if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
+        depth >= kMaxRequestJsonDepth) {
+      throw ApiError{400, "the request body nests arrays and objects more than " +
+                              std::to_string(kMaxRequestJsonDepth) + " levels deep"};
+    }
     return true;
   };
   nlohmann::json parsed;

@@ -15,9 +15,14 @@
 
 namespace kiln::serving {
 
+// Arrays and objects may nest this deep in a request body. Deeper documents are refused while parsing: copying,
+// freeing or rendering one (a chat message's content goes to the chat template) recurses once per level, and a
+// 16 MiB body could otherwise nest millions of levels and overflow the stack.
+inline constexpr int kMaxRequestJsonDepth = 64;
+
 // The request body as a JSON object: ApiError 400 for invalid JSON, for a
-// number too large to represent (naming the key that holds it), for anything
-// but an object.
+// number too large to represent (naming the key that holds it), for nesting
+// deeper than kMaxRequestJsonDepth, for anything but an object.
 nlohmann::json parse_request_body(std::string_view body);
 
 // Throws ApiError 400 naming the first key of `object` not in `known`.

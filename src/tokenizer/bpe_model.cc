@@ -70,7 +70,12 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const JsonNode& config,
 
   model->vocab_.assign(std::move(vocab));
   int32_t max_id = -1;
-  for (const int32_t id : model->vocab_.ids()) max_id = std::max(max_id, id);
+  // Ids index a table, so they are bounded: real vocabularies have at most a few hundred thousand tokens.
+  constexpr int32_t kMaxTokenId = (1 << 24) - 1;
+  for (const int32_t id : model->vocab_.ids()) {
+    if (id < 0 || id > kMaxTokenId) config.fail("vocab: token id ", id, " is outside 0..", kMaxTokenId);
+    max_id = std::max(max_id, id);
+  }
   model->token_of_id_.assign(static_cast<std::size_t>(max_id + 1), nullptr);
   for (std::size_t i = 0; i < model->vocab_.size(); ++i) {
     model->token_of_id_[static_cast<std::size_t>(model->vocab_.ids()[i])] = &model->vocab_.tokens()[i];

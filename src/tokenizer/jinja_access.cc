@@ -143,7 +143,9 @@ std::vector<Value> iterate(const Value& value) {
     case Value::Kind::kString: {
       std::vector<Value> characters;
       std::string character;
-      for (char32_t c : decode_utf8(value.as_string())) {
+      const std::u32string code_points = decode_utf8(value.as_string());
+      charge_items(code_points.size());
+      for (char32_t c : code_points) {
         character.clear();
         append_utf8(character, c);
         characters.emplace_back(character);

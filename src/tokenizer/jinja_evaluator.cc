@@ -17,6 +17,13 @@ constexpr int kMaxCallDepth = 256;
 
 enum class Flow { kNormal, kBreak, kContinue };
 
+// Appends rendered text to `out`, within the render's bound on one string and counted against its total.
+void emit(std::string& out, std::string_view text) {
+  check_string_size(out.size() + text.size());
+  charge_string(text.size());
+  out += text;
+}
+
 class Renderer;
 
 // A {% macro %} (or a {% call %} block's caller) bound to the scope it was defined in.
@@ -68,6 +75,13 @@ class Renderer {
   Value eval_getitem(const GetitemExpr& getitem, const Scope& scope);
   Value eval_filter(const FilterExpr& filter, const Scope& scope);
   static Value call_value(const Value& callee, const CallArgs& args);
+  static void emit_value(const Value& value, std::string& out) {
+    if (value.is_string()) {
+      emit(out, value.as_string());
+    } else if (!value.is_undefined()) {
+      emit(out, value.repr());
+    }
+  }
 
   std::vector<std::shared_ptr<Macro>> macros_;
   // The text of the {% filter %} or {% set %} block a filter chain without an operand applies to.
@@ -78,10 +92,12 @@ class Renderer {
 Value Macro::call(const CallArgs& args) const { return renderer_.invoke_macro(definition_, closure_, args); }
 
 Flow Renderer::exec(const Stmt& statement, const ScopePtr& scope, std::string& out) {
+  charge_step();
+  const DepthGuard nesting;
   switch (statement.kind) {
-    case StmtKind::kText: out += static_cast<const TextStmt&>(statement).text; return Flow::kNormal;
+    case StmtKind::kText: emit(out, static_cast<const TextStmt&>(statement).text); return Flow::kNormal;
     case StmtKind::kOutput:
-      eval(*static_cast<const OutputStmt&>(statement).expr, *scope).append_str(out);
+      emit_value(eval(*static_cast<const OutputStmt&>(statement).expr, *scope), out);
       return Flow::kNormal;
     case StmtKind::kIf: {
       const auto& node = static_cast<const IfStmt&>(statement);
@@ -116,7 +132,7 @@ Flow Renderer::exec(const Stmt& statement, const ScopePtr& scope, std::string& o
     case StmtKind::kCallBlock: {
       const auto& node = static_cast<const CallBlockStmt&>(statement);
       const Value caller = make_macro(node.caller, scope);
-      eval_call(*node.call, *scope, &caller).append_str(out);
+      emit_value(eval_call(*node.call, *scope, &caller), out);
       return Flow::kNormal;
     }
     case StmtKind::kFilterBlock: {
@@ -125,7 +141,7 @@ Flow Renderer::exec(const Stmt& statement, const ScopePtr& scope, std::string& o
       exec_body(node.body, std::make_shared<Scope>(scope), text);
       const Value input(std::move(text));
       block_input_ = &input;
-      eval(*node.filter, *scope).append_str(out);
+      emit_value(eval(*node.filter, *scope), out);
       return Flow::kNormal;
     }
     case StmtKind::kWith: {
@@ -153,6 +169,7 @@ Flow Renderer::run_loop(const ForStmt& loop, const Value& iterable, const ScopeP
     // `for x in xs if cond` filters before looping, so loop.index and loop.length count the kept items.
     std::vector<Value> kept;
     for (Value& item : items) {
+      charge_step(kLoopIterationSteps);
       Scope candidate(scope);
       assign(*loop.target, item, candidate);
       if (eval(*loop.filter, candidate).truthy()) kept.push_back(std::move(item));
@@ -175,6 +192,7 @@ Flow Renderer::run_loop(const ForStmt& loop, const Value& iterable, const ScopeP
   const auto context = std::make_shared<LoopContext>(shared_items, depth, std::move(recursion));
   const Value loop_value{std::shared_ptr<Object>(context)};
   for (std::size_t i = 0; i < shared_items->size(); ++i) {
+    charge_step(kLoopIterationSteps);
     context->set_index(i);
     // Each iteration starts from the enclosing scope: a {% set %} in the body lasts for that iteration only.
     auto iteration = std::make_shared<Scope>(scope);
@@ -276,6 +294,8 @@ Value Renderer::invoke_macro(const MacroStmt& macro, const ScopePtr& closure, co
 }
 
 Value Renderer::eval(const Expr& expr, const Scope& scope) {
+  charge_step();
+  const DepthGuard nesting;
   switch (expr.kind) {
     case ExprKind::kConst: return static_cast<const ConstExpr&>(expr).value;
     case ExprKind::kName: {
@@ -334,7 +354,7 @@ Value Renderer::eval(const Expr& expr, const Scope& scope) {
     }
     case ExprKind::kConcat: {
       std::string out;
-      for (const ExprPtr& part : static_cast<const ConcatExpr&>(expr).parts) eval(*part, scope).append_str(out);
+      for (const ExprPtr& part : static_cast<const ConcatExpr&>(expr).parts) emit_value(eval(*part, scope), out);
       return Value(std::move(out));
     }
     case ExprKind::kCondition: {
@@ -445,7 +465,9 @@ Value Renderer::eval_filter(const FilterExpr& filter, const Scope& scope) {
 
 }  // namespace
 
-std::string render_template(const Body& body, const std::vector<std::pair<std::string, Value>>& variables) {
+std::string render_template(const Body& body, const std::vector<std::pair<std::string, Value>>& variables,
+                            const RenderLimits& limits) {
+  const RenderBudget budget(limits);
   auto globals = std::make_shared<Scope>(nullptr);
   for (const auto& [name, value] : global_functions()) globals->set(name, value);
   auto root = std::make_shared<Scope>(globals);

@@ -7,10 +7,13 @@
 #include <vector>
 
 #include "tokenizer/jinja_ast.h"
+#include "tokenizer/jinja_limits.h"
 
 namespace kiln::tokenizer::jinja {
 
-// Renders `body` with `variables` as the template's context, on top of the global functions.
-std::string render_template(const Body& body, const std::vector<std::pair<std::string, Value>>& variables);
+// Renders `body` with `variables` as the template's context, on top of the global functions. A render that
+// passes one of `limits` throws kiln::Error("TemplateLimitError: ...").
+std::string render_template(const Body& body, const std::vector<std::pair<std::string, Value>>& variables,
+                            const RenderLimits& limits = {});
 
 }  // namespace kiln::tokenizer::jinja

@@ -203,6 +203,7 @@ std::string indent_text(const std::string& text, const Value& width, bool first,
                         : std::string(static_cast<std::size_t>(std::max<std::int64_t>(0, width.as_int())), ' ');
   // Jinja appends a newline so that splitlines() keeps a trailing empty line.
   const std::vector<std::string> lines = py_splitlines(text + "\n", false);
+  charge_string(saturating_product(indention.size(), lines.size()) + text.size());
   std::string out;
   if (blank) {
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -281,6 +282,7 @@ Value filter_batch(const Value& v, const CallArgs& a) {
   }
   if (!current.empty()) {
     if (bound.has(1) && !bound.get(1).is_none()) {
+      charge_items(static_cast<std::size_t>(size));
       while (static_cast<std::int64_t>(current.size()) < size) current.push_back(bound.get(1));
     }
     batches.push_back(Value::list(std::move(current)));
@@ -438,6 +440,7 @@ Value filter_join(const Value& v, const CallArgs& a) {
   for (const Value& item : iterate(v)) {
     if (!first) out += separator;
     first = false;
+    check_string_size(out.size());
     (bound.has(1) && !bound.get(1).is_none() ? lookup_attribute(item, bound.get(1).str(), Value()) : item)
         .append_str(out);
   }
@@ -570,7 +573,9 @@ Value filter_tojson(const Value& v, const CallArgs& a) {
     if (indent.is_string()) {
       options.indent = indent.as_string();
     } else if (indent.is_int() || indent.is_bool()) {
-      options.indent = std::string(static_cast<std::size_t>(std::max<std::int64_t>(0, indent.as_int())), ' ');
+      const auto width = static_cast<std::size_t>(std::max<std::int64_t>(0, indent.as_int()));
+      charge_string(width);
+      options.indent = std::string(width, ' ');
     } else {
       throw_python_error("TypeError", "can't multiply sequence by non-int of type '", indent.type_name(), "'");
     }

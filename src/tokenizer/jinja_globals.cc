@@ -75,6 +75,9 @@ Value make_dict(const CallArgs& args) {
 
 Value make_namespace(const CallArgs& args) {
   auto space = std::make_shared<Namespace>();
+  if (RenderBudget* budget = RenderBudget::current()) {
+    budget->keep_until_end(space, [](void* object) { static_cast<Namespace*>(object)->clear(); });
+  }
   const Value initial = make_dict(args);
   for (const auto& [key, value] : initial.as_dict().entries()) space->set(key.str(), value);
   return Value(std::shared_ptr<Object>(std::move(space)));

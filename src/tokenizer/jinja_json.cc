@@ -108,6 +108,7 @@ class JsonWriter {
     if (!options_.indent) return;
     out_ += '\n';
     for (int i = 0; i < depth; ++i) out_ += *options_.indent;
+    check_string_size(out_.size());
   }
 
   void write_list(const List& list, int depth) {

@@ -113,7 +113,19 @@ Value format(const Value& s, const CallArgs& args) {
     }
     const Value* value = nullptr;
     if (field.empty() || std::isdigit(static_cast<unsigned char>(field[0]))) {
-      const std::size_t index = field.empty() ? auto_index++ : std::stoul(field);
+      std::size_t index = auto_index;
+      if (field.empty()) {
+        ++auto_index;
+      } else {
+        // Saturates: an index too large for any argument list is out of range like any other.
+        index = 0;
+        for (const char digit : field) {
+          if (!std::isdigit(static_cast<unsigned char>(digit))) {
+            throw_python_error("KeyError", "'", field, "'");
+          }
+          index = index > 100'000'000 ? 1'000'000'000 : index * 10 + static_cast<std::size_t>(digit - '0');
+        }
+      }
       if (index >= args.positional.size()) {
         throw_python_error("IndexError", "Replacement index ", index, " out of range for positional args tuple");
       }
@@ -125,6 +137,7 @@ Value format(const Value& s, const CallArgs& args) {
       if (value == nullptr) throw_python_error("KeyError", "'", field, "'");
     }
     out += conversion == 'r' ? value->repr() : value->str();
+    check_string_size(out.size());
   }
   return Value(std::move(out));
 }
@@ -139,6 +152,7 @@ Value join(const Value& s, const CallArgs& args) {
     }
     if (index++ > 0) out += text(s);
     out += item.as_string();
+    check_string_size(out.size());
   }
   return Value(std::move(out));
 }

@@ -1,5 +1,6 @@
 #include "tokenizer/jinja_operators.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -39,11 +40,14 @@ const char* symbol(CompareOp op) {
 }
 
 Value repeat(const Value& sequence, std::int64_t times) {
+  const auto count = static_cast<std::size_t>(std::max<std::int64_t>(0, times));
   if (sequence.is_string()) {
+    charge_string(saturating_product(sequence.as_string().size(), count));
     std::string out;
     for (std::int64_t i = 0; i < times; ++i) out += sequence.as_string();
     return Value(std::move(out));
   }
+  charge_items(saturating_product(sequence.as_list().items.size(), count));
   std::vector<Value> items;
   for (std::int64_t i = 0; i < times; ++i) {
     items.insert(items.end(), sequence.as_list().items.begin(), sequence.as_list().items.end());
@@ -245,8 +249,12 @@ std::string percent_format(const std::string& format, const Value& args) {
   std::size_t next = 0;
   std::string out;
   auto digits = [&format](std::size_t& i) {
+    // Saturates: a width past the bound on one string fails when the padding is made.
     int number = 0;
-    while (i < format.size() && format[i] >= '0' && format[i] <= '9') number = number * 10 + (format[i++] - '0');
+    while (i < format.size() && format[i] >= '0' && format[i] <= '9') {
+      number = number > 100'000'000 ? 1'000'000'000 : number * 10 + (format[i] - '0');
+      ++i;
+    }
     return number;
   };
   for (std::size_t i = 0; i < format.size(); ++i) {
@@ -288,6 +296,8 @@ std::string percent_format(const std::string& format, const Value& args) {
         value = &values[next++];
       }
     }
+    // The C formatter pads numbers as wide as asked (the buffer keeps 511 characters of them).
+    check_string_size(out.size() + static_cast<std::size_t>(std::max(width, precision)));
     std::string spec = "%" + flags + (width > 0 ? std::to_string(width) : "");
     if (precision >= 0) spec += "." + std::to_string(precision);
     char buffer[512];
@@ -298,6 +308,7 @@ std::string percent_format(const std::string& format, const Value& args) {
         std::u32string text = decode_utf8(conversion == 's' ? value->str() : value->repr());
         if (precision >= 0 && text.size() > static_cast<std::size_t>(precision)) text.resize(precision);
         const std::size_t padding = text.size() < static_cast<std::size_t>(width) ? width - text.size() : 0;
+        check_string_size(out.size() + padding);
         const bool left_align = flags.find('-') != std::string::npos;
         if (!left_align) out.append(padding, ' ');
         out += encode_utf8(text);

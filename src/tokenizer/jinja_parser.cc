@@ -14,6 +14,11 @@ namespace {
 
 using EndTokens = std::initializer_list<std::string_view>;
 
+// Statements and expressions may nest this deep: parsing, rendering and freeing a template recurse through its
+// tree, so a deeper one ("((((...", "x|f|f|f...", a thousand nested ifs) could overflow the stack. Real chat
+// templates nest a dozen levels.
+constexpr int kMaxNesting = 256;
+
 // What a token is called in error messages, as Jinja2's describe_token says it.
 std::string describe(const Token& token) {
   switch (token.type) {
@@ -83,6 +88,25 @@ class Parser {
     next();
   }
 
+  // One more level of nesting for each deeper() while it lives; the depth is restored when it ends.
+  class Nesting {
+   public:
+    explicit Nesting(Parser& parser) : parser_(parser), saved_(parser.depth_) {}
+    ~Nesting() { parser_.depth_ = saved_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+    void deeper() {
+      if (++parser_.depth_ > kMaxNesting) {
+        parser_.fail(
+            concat("TemplateLimitError: statements and expressions nest more than ", kMaxNesting, " levels deep"));
+      }
+    }
+
+   private:
+    Parser& parser_;
+    int saved_;
+  };
+
   // ---- statements ----
   Body subparse(EndTokens end_tokens) {
     Body body;
@@ -138,6 +162,8 @@ class Parser {
   }
 
   StmtPtr parse_statement() {
+    Nesting nesting(*this);
+    nesting.deeper();
     const Token& token = current();
     if (token.type != TokenType::kName) fail("tag name expected");
     const std::string& tag = token.text;
@@ -377,7 +403,9 @@ class Parser {
   ExprPtr parse_condexpr() {
     int line = current().line;
     ExprPtr expr1 = parse_or();
+    Nesting nesting(*this);
     while (skip_name("if")) {
+      nesting.deeper();
       auto node = std::make_unique<ConditionExpr>(line);
       node->test = parse_or();
       if (skip_name("else")) node->if_false = parse_condexpr();
@@ -391,7 +419,9 @@ class Parser {
   ExprPtr parse_or() {
     const int line = current().line;
     ExprPtr left = parse_and();
+    Nesting nesting(*this);
     while (skip_name("or")) {
+      nesting.deeper();
       left = std::make_unique<BinaryExpr>(ExprKind::kOr, BinaryOp::kAdd, std::move(left), parse_and(), line);
     }
     return left;
@@ -400,13 +430,17 @@ class Parser {
   ExprPtr parse_and() {
     const int line = current().line;
     ExprPtr left = parse_not();
+    Nesting nesting(*this);
     while (skip_name("and")) {
+      nesting.deeper();
       left = std::make_unique<BinaryExpr>(ExprKind::kAnd, BinaryOp::kAdd, std::move(left), parse_not(), line);
     }
     return left;
   }
 
   ExprPtr parse_not() {
+    Nesting nesting(*this);
+    nesting.deeper();
     if (is_name("not")) {
       const int line = next().line;
       return std::make_unique<UnaryExpr>(UnaryOp::kNot, parse_not(), line);
@@ -447,7 +481,9 @@ class Parser {
   ExprPtr parse_math1() {
     const int line = current().line;
     ExprPtr left = parse_concat();
+    Nesting nesting(*this);
     while (is_op("+") || is_op("-")) {
+      nesting.deeper();
       const BinaryOp op = next().text == "+" ? BinaryOp::kAdd : BinaryOp::kSub;
       left = std::make_unique<BinaryExpr>(ExprKind::kBinary, op, std::move(left), parse_concat(), line);
     }
@@ -467,7 +503,9 @@ class Parser {
   ExprPtr parse_math2() {
     const int line = current().line;
     ExprPtr left = parse_pow();
+    Nesting nesting(*this);
     while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      nesting.deeper();
       const std::string& text = next().text;
       const BinaryOp op = text == "*"    ? BinaryOp::kMul
                           : text == "/"  ? BinaryOp::kDiv
@@ -481,13 +519,17 @@ class Parser {
   ExprPtr parse_pow() {
     const int line = current().line;
     ExprPtr left = parse_unary(true);
+    Nesting nesting(*this);
     while (skip_op("**")) {
+      nesting.deeper();
       left = std::make_unique<BinaryExpr>(ExprKind::kBinary, BinaryOp::kPow, std::move(left), parse_unary(true), line);
     }
     return left;
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    Nesting nesting(*this);
+    nesting.deeper();
     const int line = current().line;
     ExprPtr node;
     if (skip_op("-")) {
@@ -564,7 +606,9 @@ class Parser {
   }
 
   ExprPtr parse_postfix(ExprPtr node) {
+    Nesting nesting(*this);
     while (true) {
+      nesting.deeper();
       if (is_op(".") || is_op("[")) {
         node = parse_subscript(std::move(node));
       } else if (is_op("(")) {
@@ -576,7 +620,9 @@ class Parser {
   }
 
   ExprPtr parse_filter_expr(ExprPtr node) {
+    Nesting nesting(*this);
     while (true) {
+      nesting.deeper();
       if (is_op("|")) {
         node = parse_filter(std::move(node), false);
       } else if (is_name("is")) {
@@ -679,7 +725,9 @@ class Parser {
   }
 
   ExprPtr parse_filter(ExprPtr node, bool start_inline) {
+    Nesting nesting(*this);
     while (is_op("|") || start_inline) {
+      nesting.deeper();
       if (!start_inline) next();
       start_inline = false;
       auto filter = std::make_unique<FilterExpr>(current().line);
@@ -720,6 +768,8 @@ class Parser {
   std::vector<std::vector<std::string_view>> end_token_stack_;
   std::vector<std::set<std::string>> macro_names_;
   int loop_depth_ = 0;
+  // How deeply the statement or expression being parsed nests (Nesting).
+  int depth_ = 0;
 };
 
 }  // namespace

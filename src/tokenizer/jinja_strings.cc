@@ -142,6 +142,7 @@ std::string py_replace(std::string_view text, std::string_view old_part, std::st
       if (count < 0 || done < count) {
         out += new_part;
         ++done;
+        check_string_size(out.size());
       }
       append_utf8(out, c);
     }
@@ -155,6 +156,7 @@ std::string py_replace(std::string_view text, std::string_view old_part, std::st
     if (found == std::string_view::npos) break;
     out += text.substr(pos, found - pos);
     out += new_part;
+    check_string_size(out.size());
     pos = found + old_part.size();
     ++done;
   }
@@ -298,6 +300,7 @@ std::string py_pad(std::string_view text, std::int64_t width, std::string_view f
   const auto length = static_cast<std::int64_t>(code_point_count(text));
   if (width <= length) return std::string(text);
   const std::int64_t margin = width - length;
+  charge_string(saturating_product(static_cast<std::size_t>(margin), fill.size()) + text.size());
   std::int64_t left = 0;
   if (align == 0) {
     left = margin / 2 + (margin & width & 1);

@@ -1,5 +1,7 @@
 #include "tokenizer/jinja_value.h"
 
+#include <algorithm>
+
 #include "tokenizer/jinja_strings.h"
 
 namespace kiln::tokenizer::jinja {
@@ -20,7 +22,29 @@ const Value* Dict::find(std::string_view key) const {
   return nullptr;
 }
 
+std::uint32_t nesting_of(const Value& value) {
+  if (value.is_list()) return value.as_list().depth;
+  if (value.is_dict()) return value.as_dict().depth();
+  return 0;
+}
+
+namespace {
+
+std::uint32_t list_depth(const std::vector<Value>& items) {
+  std::uint32_t deepest = 0;
+  for (const Value& item : items) deepest = std::max(deepest, nesting_of(item));
+  check_value_depth(deepest + 1);
+  return deepest + 1;
+}
+
+}  // namespace
+
 void Dict::set(Value key, Value value) {
+  const std::uint32_t depth = 1 + std::max(nesting_of(key), nesting_of(value));
+  if (depth > depth_) {
+    check_value_depth(depth);
+    depth_ = depth;
+  }
   for (auto& [k, v] : entries_) {
     if (k.equals(key)) {
       v = std::move(value);
@@ -30,9 +54,17 @@ void Dict::set(Value key, Value value) {
   entries_.emplace_back(std::move(key), std::move(value));
 }
 
-Value Value::list(std::vector<Value> items) { return Value(std::make_shared<List>(List{std::move(items), false})); }
+Value Value::list(std::vector<Value> items) {
+  charge_items(items.size());
+  const std::uint32_t depth = list_depth(items);
+  return Value(std::make_shared<List>(List{std::move(items), false, depth}));
+}
 
-Value Value::tuple(std::vector<Value> items) { return Value(std::make_shared<List>(List{std::move(items), true})); }
+Value Value::tuple(std::vector<Value> items) {
+  charge_items(items.size());
+  const std::uint32_t depth = list_depth(items);
+  return Value(std::make_shared<List>(List{std::move(items), true, depth}));
+}
 
 Value Value::dict(Dict dict) { return Value(std::make_shared<Dict>(std::move(dict))); }
 
@@ -168,6 +200,10 @@ std::optional<Value> Namespace::attribute(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string Namespace::repr() const { return "<Namespace " + Value::dict(attributes_).repr() + ">"; }
+std::string Namespace::repr() const {
+  // A namespace may hold itself ({% set ns.me = ns %}): the bound on nesting ends the recursion.
+  const DepthGuard nesting;
+  return "<Namespace " + Value::dict(attributes_).repr() + ">";
+}
 
 }  // namespace kiln::tokenizer::jinja

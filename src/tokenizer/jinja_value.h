@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tokenizer/jinja_limits.h"
 
 namespace kiln::tokenizer::jinja {
 
@@ -39,6 +40,8 @@ struct None {};
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;
+  // How deeply lists and dicts nest in it, itself included (Value::list computes it; namespaces count as 0).
+  std::uint32_t depth = 1;
 };
 
 // A Python dict: keys of any hashable kind, iterated in insertion order. Lookups are linear: template dicts
@@ -49,11 +52,15 @@ class Dict {
   const Value* find(std::string_view key) const;
   void set(Value key, Value value);
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
-  std::size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  // Defined below Value: a vector's size() needs its element type complete (clang with libstdc++ insists).
+  std::size_t size() const;
+  bool empty() const;
+  // How deeply lists and dicts nest in it, itself included (at most; an overwritten value is not forgotten).
+  std::uint32_t depth() const { return depth_; }
 
  private:
   std::vector<std::pair<Value, Value>> entries_;
+  std::uint32_t depth_ = 1;
 };
 
 // Arguments of a call, as written: f(a, b, key=value).
@@ -92,13 +99,26 @@ class Value {
   Value(std::int64_t i) : storage_(i) {}
   Value(std::size_t i) : storage_(static_cast<std::int64_t>(i)) {}
   Value(double f) : storage_(f) {}
-  Value(std::string s) : storage_(std::move(s)) {}
-  Value(std::string_view s) : storage_(std::string(s)) {}
-  Value(const char* s) : storage_(std::string(s)) {}
+  // Strings count against the render's budget (jinja_limits.h) when they are made or copied.
+  Value(std::string s) : storage_((charge_string(s.size()), std::move(s))) {}
+  Value(std::string_view s) : storage_((charge_string(s.size()), std::string(s))) {}
+  Value(const char* s) : Value(std::string_view(s)) {}
   Value(std::shared_ptr<List> list) : storage_(std::move(list)) {}
   Value(std::shared_ptr<Dict> dict) : storage_(std::move(dict)) {}
   Value(std::shared_ptr<Object> object) : storage_(std::move(object)) {}
   Value(std::shared_ptr<const Callable> callable) : storage_(std::move(callable)) {}
+
+  Value(const Value& other) : storage_((other.charge_copy(), other.storage_)) {}
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value& other) {
+    if (this != &other) {
+      other.charge_copy();
+      storage_ = other.storage_;
+    }
+    return *this;
+  }
+  Value& operator=(Value&&) noexcept = default;
+  ~Value() = default;
 
   static Value undefined(std::string message) { return Value(Undefined{std::move(message), false}); }
   static Value list(std::vector<Value> items = {});
@@ -148,10 +168,20 @@ class Value {
   bool is_same_object(const Value& other) const;
 
  private:
+  void charge_copy() const {
+    if (is_string()) charge_string(as_string().size());
+  }
+
   std::variant<Undefined, None, bool, std::int64_t, double, std::string, std::shared_ptr<List>, std::shared_ptr<Dict>,
                std::shared_ptr<Object>, std::shared_ptr<const Callable>>
       storage_;
 };
+
+// How deeply lists and dicts nest in `value`: 0 for anything else.
+std::uint32_t nesting_of(const Value& value);
+
+inline std::size_t Dict::size() const { return entries_.size(); }
+inline bool Dict::empty() const { return entries_.empty(); }
 
 // Jinja's namespace(): the one object whose attributes a template may assign ({% set ns.x = 1 %}), which is
 // how templates carry state out of a loop body.
@@ -161,6 +191,8 @@ class Namespace : public Object {
   std::optional<Value> attribute(std::string_view name) const override;
   std::string repr() const override;
   void set(std::string_view name, Value value) { attributes_.set(Value(name), std::move(value)); }
+  // Forgets every attribute (the end of a render does, since a namespace may hold itself).
+  void clear() { attributes_ = Dict(); }
 
  private:
   Dict attributes_;

@@ -29,7 +29,7 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_files(
     nlohmann::json json;
     try {
       json = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       throw_error(tokenizer_config.string(), ": malformed JSON: ", e.what());
     }
     const JsonNode config(json, tokenizer_config.string());

@@ -175,5 +175,23 @@ TEST(PickleReader, RejectsMalformedPickles) {
   EXPECT_THAT(rank, HasSubstr("tensor size [2, 2] and stride [1] differ in rank"));
 }
 
+// Found by pickle_reader_fuzz: a dict or list made to hold itself through the memo leaked (a shared_ptr cycle).
+TEST(PickleReader, RefusesReferenceCycles) {
+  // d = {}; d[1] = d
+  EXPECT_THAT(read_error(PickleWriter().proto(2).op('}').put(0).int1(1).get(0).op('s').stop().bytes()),
+              HasSubstr("a dict is added to itself"));
+  // l = []; l.append([l]) -- l is stored in the inner list, then changed.
+  EXPECT_THAT(read_error(PickleWriter().proto(2).op(']').put(0).mark().get(0).op('l').op('a').stop().bytes()),
+              HasSubstr("a list is changed after it was stored in another container"));
+  // t = ({},); t[0]['k'] = t
+  EXPECT_THAT(
+      read_error(PickleWriter().proto(2).op('}').put(1).op(0x85).put(0).get(1).int1(1).get(0).op('s').stop().bytes()),
+      HasSubstr("changed after it was stored"));
+  // Shared but acyclic references stay fine: [x, x] with x = {} filled first.
+  const PickleRef shared = read(
+      PickleWriter().proto(2).op(']').op('}').put(0).int1(1).int1(2).op('s').op('a').get(0).op('a').stop().bytes());
+  EXPECT_EQ(std::get<PickleList>(shared->value).items.size(), 2u);
+}
+
 }  // namespace
 }  // namespace kiln::checkpoint

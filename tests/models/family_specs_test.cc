@@ -404,6 +404,23 @@ TEST(FamilySpecs, Phi2) {
   EXPECT_FALSE(s.tied_embeddings);
 }
 
+// Found by config_spec_fuzz: a rotary fraction far out of range reached a float-to-int conversion (undefined),
+// and a non-number in rope_parameters escaped as an nlohmann exception instead of a kiln::Error.
+TEST(FamilySpecs, RotaryFractionsOutOfRangeAreRefused) {
+  json phi = config_json("phi2");
+  phi["partial_rotary_factor"] = 1e300;
+  EXPECT_THROW(spec_of(phi), Error);
+  phi.erase("partial_rotary_factor");
+  phi["rope_parameters"] = {{"partial_rotary_factor", "half"}};
+  EXPECT_THROW(spec_of(phi), Error);
+  json qwen = config_json("qwen-v1");
+  qwen["rotary_pct"] = -1e300;
+  EXPECT_THROW(spec_of(qwen), Error);
+  json llama = config_json("llama");
+  llama["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"original_max_position_embeddings", 1e300}};
+  EXPECT_THROW(spec_of(llama), Error);
+}
+
 TEST(FamilySpecs, PhiPartialRotaryFactorInTransformers5RopeParameters) {
   // transformers 5 keeps partial_rotary_factor (and rope_theta) in rope_parameters.
   json cfg = config_json("phi2");

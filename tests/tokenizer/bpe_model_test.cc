@@ -3,6 +3,7 @@
 // continuing-subword prefixes.
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "tokenizer_test_support.h"
 
 namespace kiln::tokenizer {
@@ -23,6 +24,18 @@ TEST(BpeModelTest, AppliesMergesByRank) {
   EXPECT_EQ(tokenizer->encode("unrelated", false), std::vector<int32_t>{15});
   EXPECT_EQ(tokenizer->encode("related", false), std::vector<int32_t>{14});
   EXPECT_EQ(tokenizer->encode("dated", false), (std::vector<int32_t>{7, 12}));
+}
+
+// Found by tokenizer_json_fuzz: one huge id made the loader allocate a table of that many entries (gigabytes).
+TEST(BpeModelTest, RefusesTokenIdsOutOfRange) {
+  TempDir dir;
+  try {
+    load_json(dir, bpe_tokenizer_json({{"a", 0}, {"b", 666666666}}, json::array()));
+    ADD_FAILURE() << "a huge id was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 666666666 is outside 0..16777215"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_json(dir, bpe_tokenizer_json({{"a", 0}, {"b", -1}}, json::array())), Error);
 }
 
 TEST(BpeModelTest, MergesGivenAsPairs) {
