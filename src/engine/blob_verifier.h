@@ -1,17 +1,16 @@
-// Verifies an engine's rank blobs against engine.json's chunk checksums as the
-// weights load, so that a blob with flipped bytes is refused at load rather
-// than served, without a second pass over gigabytes: a loader that copies the
-// weights (to a GPU) calls cover() before it reads a tensor, which hashes the
-// chunks under it on every core; the hashing takes the page faults and brings
-// the bytes into the cache, and the copy that follows finds them there, so the
-// weights cross the memory once, as they do unverified. A loader that uses the
-// mapped blobs in place just calls finish(), which hashes everything at once.
-// Engines without chunk checksums hash each blob whole in finish().
+// Verifies an engine's rank blobs against engine.json's checksums on
+// background threads while the caller reads them (the runtime uploading its
+// weights), so that a blob with flipped bytes is refused at load rather than
+// served, without a second sequential pass over gigabytes: the chunks of every
+// blob (BlobChecksum) are hashed in parallel, each read from the same page
+// cache the upload reads. Engines without chunk checksums hash each blob whole.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
-#include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/engine_reader.h"
@@ -20,20 +19,16 @@ namespace kiln::engine {
 
 class BlobVerifier {
  public:
-  // `engine` must outlive the verifier.
-  explicit BlobVerifier(const Engine& engine);
+  // Starts hashing at once on `threads` threads (0: one per core). `engine`
+  // must outlive the verifier.
+  explicit BlobVerifier(const Engine& engine, int threads = 0);
+  ~BlobVerifier();  // stops early and joins when finish() was not called
+  BlobVerifier(const BlobVerifier&) = delete;
+  BlobVerifier& operator=(const BlobVerifier&) = delete;
 
-  // Hashes, on the thread pool, the chunks of rank `rank` that overlap bytes
-  // [begin, end) or lie within kLookahead chunks after them, unless already
-  // hashed. Cheap when they are.
-  void cover(std::size_t rank, uint64_t begin, uint64_t end);
-  // Hashes what is left; throws kiln::Error naming the blob and the byte range
-  // that does not match engine.json.
+  // Waits for every chunk; throws kiln::Error naming the blob and the byte
+  // range that does not match engine.json.
   void finish();
-
-  // Chunks hashed beyond a tensor: the tensors that follow it in the blob are
-  // usually read next, and a few chunks give the pool's threads work.
-  static constexpr uint64_t kLookahead = 8;
 
  private:
   struct Piece {
@@ -41,12 +36,15 @@ class BlobVerifier {
     uint64_t offset, size, expected;
     bool whole_file;  // Checksum64 of a whole blob, else ChunkChecksum of a chunk
   };
-  void hash(const std::vector<std::size_t>& pieces);
+  void run();
 
   const Engine& engine_;
   std::vector<Piece> pieces_;
-  std::vector<std::size_t> first_piece_;   // per rank: its first piece (chunks are in order)
-  std::vector<char> hashed_, mismatched_;  // per piece
+  std::atomic<std::size_t> next_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;  // guards error_
+  std::string error_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace kiln::engine

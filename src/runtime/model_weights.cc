@@ -1,36 +1,42 @@
 #include "runtime/model_weights.h"
 
-#include <cstddef>
+#include <algorithm>
+#include <cstdlib>
 #include <optional>
+#include <thread>
 
 #include "engine/blob_verifier.h"
 
 namespace kiln::runtime {
 namespace tn = tensor_names;
 
+namespace {
+
+// Threads that hash the blobs while the weights load. Where the backend uses
+// the mapped engine in place, hashing is all the load does: every core. Where
+// it copies the weights to a device, the copy's own threads need cores too;
+// half of them measured best on an H200 host (1, 2, 4, 8, 16 tried:
+// docs/cuda.md). KILN_VERIFY_THREADS overrides, for measuring.
+int verify_threads(const Backend& backend) {
+  if (const char* env = std::getenv("KILN_VERIFY_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return backend.copies_weights() ? std::max(1, cores / 2) : cores;
+}
+
+}  // namespace
+
 ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) {
   const ModelSpec& s = engine.manifest().spec;
-  // The blobs are verified as the tensors are read (engine/blob_verifier.h):
-  // before a copying backend reads a tensor, the chunks under it are hashed,
-  // which leaves them in the cache for the copy; a backend that uses the
-  // mapped blobs in place has them all hashed at the end. Nothing is used
-  // before finish() has passed.
+  // The blobs are hashed while the tensors are uploaded (both read the same
+  // mapped pages); nothing is used before finish() has passed.
   std::optional<engine::BlobVerifier> verifier;
-  if (engine.verify_weights()) verifier.emplace(engine);
-  const bool verify_ahead = verifier && backend.copies_weights();
-  auto upload = [&](int rank, const std::string& name) {
-    const TensorView view = engine.tensor(rank, name);
-    if (verify_ahead) {
-      const auto* blob = engine.blob(static_cast<std::size_t>(rank)).data();
-      const auto begin = static_cast<uint64_t>(static_cast<const std::byte*>(view.data) - blob);
-      verifier->cover(static_cast<std::size_t>(rank), begin,
-                      begin + static_cast<uint64_t>(view.numel()) * dtype_size(view.dtype));
-    }
-    return backend.upload(view);
-  };
-  auto required = [&](int rank, const std::string& name) { return upload(rank, name); };
+  if (engine.verify_weights()) verifier.emplace(engine, verify_threads(backend));
+  auto required = [&](int rank, const std::string& name) { return backend.upload(engine.tensor(rank, name)); };
   auto optional = [&](int rank, const std::string& name) {
-    return engine.has_tensor(rank, name) ? upload(rank, name) : Weight{};
+    return engine.has_tensor(rank, name) ? backend.upload(engine.tensor(rank, name)) : Weight{};
   };
   ModelWeights w;
   w.embed = required(0, tn::kEmbed);
