@@ -24,10 +24,10 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-inline RunResult run_kiln(const std::string& args) {
+// Runs a shell command line, stdout and stderr together.
+inline RunResult run_shell(const std::string& cmd) {
   RunResult r;
-  const std::string cmd = std::string(KILN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
   char buf[4096];
   std::size_t n;
   while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
@@ -36,18 +36,11 @@ inline RunResult run_kiln(const std::string& args) {
   return r;
 }
 
+inline RunResult run_kiln(const std::string& args) { return run_shell(std::string(KILN_BINARY) + " " + args); }
+
 // As run_kiln, killed after `seconds` (then status is 137, never a pass).
 inline RunResult run_kiln_with_timeout(const std::string& args, int seconds) {
-  RunResult r;
-  const std::string cmd =
-      "timeout --signal=KILL " + std::to_string(seconds) + " " + std::string(KILN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
-  const int raw = pclose(pipe);
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return r;
+  return run_shell("timeout --signal=KILL " + std::to_string(seconds) + " " + std::string(KILN_BINARY) + " " + args);
 }
 
 // A fresh directory under the system temp dir, removed at the end of the test.

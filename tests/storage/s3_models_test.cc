@@ -55,6 +55,21 @@ void stop_serve(const Served& s) {
                       " 2>/dev/null; do sleep 0.05; done");
 }
 
+// The demo model's reference continuation of "Love is" (24 tokens, greedy).
+std::string love_is_reference(const std::string& demo) {
+  const auto ref = nlohmann::json::parse(slurp(demo + "/reference.json"));
+  const std::string text = ref["cases"][2]["generated_text"].get<std::string>();
+  return text.substr(0, text.find("<|endoftext|>"));
+}
+
+// A served model's answer to "Love is" over LMI (null when it is not JSON).
+nlohmann::json ask_love_is(const Served& served) {
+  const auto r =
+      test::run_command("curl -sS -X POST http://127.0.0.1:" + std::to_string(served.port) +
+                        "/invocations -d '{\"inputs\": \"Love is\", \"parameters\": {\"max_new_tokens\": 24}}'");
+  return nlohmann::json::parse(r.output, nullptr, false);
+}
+
 TEST(S3Models, BuildFromS3ToS3ThenServeFromS3) {
   MotoServer server;
   S3Client(test::test_settings(server.endpoint())).create_bucket("models");
@@ -79,19 +94,15 @@ TEST(S3Models, BuildFromS3ToS3ThenServeFromS3) {
   EXPECT_NE(r.output.find("already holds an engine; pass --force"), std::string::npos) << r.output;
 
   // Serve the engine straight from S3.
-  const auto ref = nlohmann::json::parse(slurp(demo + "/reference.json"));
-  std::string expected = ref["cases"][2]["generated_text"].get<std::string>();
-  expected = expected.substr(0, expected.find("<|endoftext|>"));
+  const std::string expected = love_is_reference(demo);
   for (int start = 0; start < 2; ++start) {
     const auto log = home.path() / ("serve" + std::to_string(start) + ".log");
     const Served served = start_serve(env, log, "s3://models/demo-engine");
     if (served.port == 0) stop_serve(served);
     ASSERT_NE(served.port, 0) << slurp(log);
-    r = test::run_command("curl -sS -X POST http://127.0.0.1:" + std::to_string(served.port) +
-                          "/invocations -d '{\"inputs\": \"Love is\", \"parameters\": {\"max_new_tokens\": 24}}'");
+    const auto answer = ask_love_is(served);
     stop_serve(served);
-    const auto answer = nlohmann::json::parse(r.output, nullptr, false);
-    ASSERT_TRUE(answer.is_object()) << r.output;
+    ASSERT_TRUE(answer.is_object()) << slurp(log);
     EXPECT_EQ(answer["generated_text"], expected);
     EXPECT_NE(slurp(log).find(start == 0 ? "downloading s3://models/demo-engine/" : "reusing the cached copy"),
               std::string::npos)
@@ -109,19 +120,15 @@ TEST(S3Models, ServeReplacesADamagedCachedEngine) {
   const std::string demo = std::string(KILN_SOURCE_DIR) + "/demo/model";
   auto r = test::run_command(env + KILN_BINARY + " build --model " + demo + " --output s3://models/engine");
   ASSERT_EQ(r.status, 0) << r.output;
-  const auto ref = nlohmann::json::parse(slurp(demo + "/reference.json"));
-  std::string expected = ref["cases"][2]["generated_text"].get<std::string>();
-  expected = expected.substr(0, expected.find("<|endoftext|>"));
+  const std::string expected = love_is_reference(demo);
   for (int start = 0; start < 2; ++start) {
     const auto log = home.path() / ("serve" + std::to_string(start) + ".log");
     const Served served = start_serve(env, log, "s3://models/engine");
     if (served.port == 0) stop_serve(served);
     ASSERT_NE(served.port, 0) << slurp(log);
-    r = test::run_command("curl -sS -X POST http://127.0.0.1:" + std::to_string(served.port) +
-                          "/invocations -d '{\"inputs\": \"Love is\", \"parameters\": {\"max_new_tokens\": 24}}'");
+    const auto answer = ask_love_is(served);
     stop_serve(served);
-    const auto answer = nlohmann::json::parse(r.output, nullptr, false);
-    ASSERT_TRUE(answer.is_object()) << r.output;
+    ASSERT_TRUE(answer.is_object()) << slurp(log);
     EXPECT_EQ(answer["generated_text"], expected);
     if (start == 1) {
       EXPECT_NE(slurp(log).find("is damaged"), std::string::npos) << slurp(log);
