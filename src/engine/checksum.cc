@@ -101,6 +101,11 @@ void ChunkChecksum::scramble(uint64_t* acc) {
   }
 }
 
+void ChunkChecksum::block(const unsigned char* p) {
+  for (int s = 0; s < kStripesPerBlock; ++s) stripe(acc_, p + s * kStripeBytes, s);
+  scramble(acc_);
+}
+
 void ChunkChecksum::update(const void* data, std::size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);
   total_ += n;
@@ -111,13 +116,11 @@ void ChunkChecksum::update(const void* data, std::size_t n) {
     p += take;
     n -= take;
     if (tail_size_ < kBlockBytes) return;
-    for (int s = 0; s < kStripesPerBlock; ++s) stripe(acc_, tail_ + s * kStripeBytes, s);
-    scramble(acc_);
+    block(tail_);
     tail_size_ = 0;
   }
   while (n >= kBlockBytes) {
-    for (int s = 0; s < kStripesPerBlock; ++s) stripe(acc_, p + s * kStripeBytes, s);
-    scramble(acc_);
+    block(p);
     p += kBlockBytes;
     n -= kBlockBytes;
   }

@@ -42,6 +42,7 @@ class ChunkChecksum {
  private:
   static void stripe(uint64_t* acc, const unsigned char* p, int index);
   static void scramble(uint64_t* acc);
+  void block(const unsigned char* p);  // one whole kBlockBytes block
   uint64_t acc_[kLanes] = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull, 0x082efa98ec4e6c89ull,
                            0x452821e638d01377ull, 0xbe5466cf34e90c6cull, 0xc0ac29b7c97c50ddull, 0x3f84d5b5b5470917ull};
   unsigned char tail_[kBlockBytes] = {};

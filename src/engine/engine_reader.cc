@@ -47,7 +47,7 @@ Engine Engine::open(const fs::path& dir, const std::optional<Target>& expected, 
       throw_error("engine blob ", blob_path.string(), " has ", blob->size(), " bytes, engine.json says ", rank.size,
                   " (truncated or incomplete copy?)");
     }
-    // validate_manifest has checked every entry against rank.size.
+    // validate_container has checked every entry against rank.size.
     std::unordered_map<std::string, const TensorEntry*> index;
     for (const auto& t : rank.tensors) index.emplace(t.name, &t);
     e.blobs_.push_back(std::move(blob));

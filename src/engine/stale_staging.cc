@@ -1,20 +1,15 @@
 #include "engine/stale_staging.h"
 
-#include <signal.h>
-
-#include <cerrno>
 #include <charconv>
 #include <string>
 
 #include "core/error.h"
+#include "core/process.h"
 
 namespace kiln::engine {
 namespace fs = std::filesystem;
 
 namespace {
-
-// True when no process `pid` exists (kill with signal 0 only checks).
-bool process_gone(long pid) { return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
 
 // The pid in ".NAME.KIND-PID", or -1 when `file` is not such a name.
 long staging_pid(const std::string& file, const std::string& prefix) {

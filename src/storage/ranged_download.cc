@@ -1,7 +1,6 @@
 #include "storage/ranged_download.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <random>
 
 #include "core/log.h"
+#include "core/process.h"
 #include "storage/parallel.h"
 
 namespace kiln::storage {
@@ -110,9 +110,7 @@ int remove_stale_partials(const std::filesystem::path& dir) {
   for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator();
        it.increment(ec)) {
     const pid_t pid = partial_owner(it->path().filename().string());
-    if (pid <= 0 || pid == ::getpid()) continue;
-    // Alive (or not ours to signal: EPERM) means in use; only ESRCH means gone.
-    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    if (pid <= 0 || pid == ::getpid() || !process_gone(pid)) continue;
     std::error_code remove_error;
     if (std::filesystem::remove(it->path(), remove_error)) {
       log_info("removed ", it->path().string(), ", left by an interrupted download (process ", pid, " is gone)");

@@ -99,11 +99,26 @@ class SlowClients {
   std::thread thread_;
 };
 
+// Whether `connection` is answered 200 for GET /peer within `timeout`.
+bool peer_answers(RawConnection& connection, std::chrono::milliseconds timeout = 3s) {
+  return connection.send(kGetPeer) && connection.read_response(timeout).find("200 OK") != std::string::npos;
+}
+
+// `n` connections to `port`, each answered once and kept alive.
+std::vector<std::unique_ptr<RawConnection>> kept_alive_connections(int port, int n) {
+  std::vector<std::unique_ptr<RawConnection>> open;
+  for (int i = 0; i < n; ++i) {
+    open.push_back(std::make_unique<RawConnection>(port));
+    if (!peer_answers(*open.back())) ADD_FAILURE() << "connection " << i << " got no 200 for /peer";
+  }
+  return open;
+}
+
 // The time a normal request on a fresh connection takes to be answered (an hour when it is not).
 std::chrono::microseconds timed_request(int port) {
   const auto begin = Clock::now();
   RawConnection connection(port);
-  if (!connection.send(kGetPeer) || connection.read_response(3s).find("200 OK") == std::string::npos) return 1h;
+  if (!peer_answers(connection)) return 1h;
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - begin);
 }
 
@@ -318,19 +333,12 @@ TEST_F(HttpProtocolTest, IdleKeepAliveConnectionsHoldNoWorker) {
   HttpServerOptions options = small_limits();
   options.threads = 1;
   start(options);
-  std::vector<std::unique_ptr<RawConnection>> idle;
-  for (int i = 0; i < 4; ++i) {
-    idle.push_back(std::make_unique<RawConnection>(port_));
-    ASSERT_TRUE(idle.back()->send(kGetPeer));
-    ASSERT_NE(idle.back()->read_response().find("200 OK"), std::string::npos);
-  }
+  auto idle = kept_alive_connections(port_, 4);
+  ASSERT_FALSE(HasFailure());
   // The single worker is free although four connections stay open.
   const CurlResult result = run_curl(url(port_, "/peer"));
   EXPECT_EQ(result.exit_code, 0) << result.output;
-  for (auto& connection : idle) {
-    ASSERT_TRUE(connection->send(kGetPeer));
-    EXPECT_NE(connection->read_response().find("200 OK"), std::string::npos);
-  }
+  for (auto& connection : idle) EXPECT_TRUE(peer_answers(*connection));
 }
 
 TEST_F(HttpProtocolTest, SlowClientsHoldNoWorker) {
@@ -356,12 +364,8 @@ TEST_F(HttpProtocolTest, ConnectionsBeyondThePerAddressCapGet429) {
   HttpServerOptions options = small_limits();
   options.max_connections_per_address = 3;
   start(options);
-  std::vector<std::unique_ptr<RawConnection>> open;
-  for (int i = 0; i < 3; ++i) {
-    open.push_back(std::make_unique<RawConnection>(port_));
-    ASSERT_TRUE(open.back()->send(kGetPeer));
-    ASSERT_NE(open.back()->read_response().find("200 OK"), std::string::npos);
-  }
+  auto open = kept_alive_connections(port_, 3);
+  ASSERT_FALSE(HasFailure());
   // The fourth from 127.0.0.1 is refused, its request read and dropped.
   RawConnection fourth(port_);
   ASSERT_TRUE(fourth.send(kGetPeer));
@@ -372,15 +376,12 @@ TEST_F(HttpProtocolTest, ConnectionsBeyondThePerAddressCapGet429) {
   EXPECT_NE(refusal.find("at most 3 per client address"), std::string::npos) << refusal;
 
   // The three still work; once one closes, a new one is served again.
-  for (auto& connection : open) {
-    ASSERT_TRUE(connection->send(kGetPeer));
-    EXPECT_NE(connection->read_response().find("200 OK"), std::string::npos);
-  }
+  for (auto& connection : open) EXPECT_TRUE(peer_answers(*connection));
   open.pop_back();
   bool served = false;
   for (int attempt = 0; attempt < 50 && !served; ++attempt) {
     RawConnection next(port_);
-    served = next.send(kGetPeer) && next.read_response(1s).find("200 OK") != std::string::npos;
+    served = peer_answers(next, 1s);
     if (!served) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(served);
@@ -406,7 +407,7 @@ TEST_F(HttpProtocolTest, ConnectionsBeyondTheLimitGet503) {
   bool served = false;
   for (int attempt = 0; attempt < 50 && !served; ++attempt) {
     RawConnection next(port_);
-    served = next.send(kGetPeer) && next.read_response(1s).find("200 OK") != std::string::npos;
+    served = peer_answers(next, 1s);
     if (!served) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(served);

@@ -70,6 +70,16 @@ nlohmann::json ask_love_is(const Served& served) {
   return nlohmann::json::parse(r.output, nullptr, false);
 }
 
+// kiln serve on `model`, asked "Love is" once, then stopped: its answer, or
+// null when it did not start or did not answer with JSON (the log says why).
+nlohmann::json serve_and_ask(const std::string& env, const std::filesystem::path& log, const std::string& model) {
+  const Served served = start_serve(env, log, model);
+  nlohmann::json answer;
+  if (served.port != 0) answer = ask_love_is(served);
+  stop_serve(served);
+  return answer;
+}
+
 TEST(S3Models, BuildFromS3ToS3ThenServeFromS3) {
   MotoServer server;
   S3Client(test::test_settings(server.endpoint())).create_bucket("models");
@@ -97,11 +107,7 @@ TEST(S3Models, BuildFromS3ToS3ThenServeFromS3) {
   const std::string expected = love_is_reference(demo);
   for (int start = 0; start < 2; ++start) {
     const auto log = home.path() / ("serve" + std::to_string(start) + ".log");
-    const Served served = start_serve(env, log, "s3://models/demo-engine");
-    if (served.port == 0) stop_serve(served);
-    ASSERT_NE(served.port, 0) << slurp(log);
-    const auto answer = ask_love_is(served);
-    stop_serve(served);
+    const auto answer = serve_and_ask(env, log, "s3://models/demo-engine");
     ASSERT_TRUE(answer.is_object()) << slurp(log);
     EXPECT_EQ(answer["generated_text"], expected);
     EXPECT_NE(slurp(log).find(start == 0 ? "downloading s3://models/demo-engine/" : "reusing the cached copy"),
@@ -123,11 +129,7 @@ TEST(S3Models, ServeReplacesADamagedCachedEngine) {
   const std::string expected = love_is_reference(demo);
   for (int start = 0; start < 2; ++start) {
     const auto log = home.path() / ("serve" + std::to_string(start) + ".log");
-    const Served served = start_serve(env, log, "s3://models/engine");
-    if (served.port == 0) stop_serve(served);
-    ASSERT_NE(served.port, 0) << slurp(log);
-    const auto answer = ask_love_is(served);
-    stop_serve(served);
+    const auto answer = serve_and_ask(env, log, "s3://models/engine");
     ASSERT_TRUE(answer.is_object()) << slurp(log);
     EXPECT_EQ(answer["generated_text"], expected);
     if (start == 1) {
