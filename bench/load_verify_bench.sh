@@ -50,3 +50,17 @@ for mode, seconds in runs.items():
     m = statistics.median(seconds)
     print(f"{mode:>12}: median load {m:.3f} s ({len(seconds)} runs), {m / off:.3f} x unverified")
 PY
+# Where the verified load's extra time goes: the device hashing, as kiln logs it.
+grep -h "weights hashed on the GPU" "$out"/on-*.txt || echo "no device hashing logged"
+# A byte flipped 3 GiB into the blob must be refused (then flipped back).
+flip() {
+  python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(3 << 30); b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 0x5a]))" \
+    "$engine/rank0.bin"
+}
+flip
+if "$kiln" bench "$engine" --batches 1 --input-len 8 --output-len 4 --ttft-len 0 > "$out/flipped.txt" 2>&1; then
+  echo "flipped byte at 3 GiB: NOT detected"
+else
+  echo "flipped byte at 3 GiB: $(grep -m1 -o 'does not match.*)' "$out/flipped.txt" || tail -1 "$out/flipped.txt")"
+fi
+flip

@@ -99,9 +99,52 @@ verify() {
     if [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
     printf '%-26s %-5s %-6s %s\n' "$fixture" "sample" "$result" "$(tail -1 "$log" | cut -c1-100)"
   done
+  corruption_check
   serve_check
   echo "passed $passed, failed $failed"
   [ "$failed" -eq 0 ]
+}
+
+# Weights verified on the GPU (runtime/weight_verifier): every fixture above
+# loaded with its chunks hashed on the device; here one flipped byte in a
+# tensor, and one in the padding between tensors, must each be refused by
+# `generate`, and --no-verify-weights must still load the first. Counts into
+# passed/failed of the caller.
+corruption_check() {
+  local engine="$work/llama-fp32" log="$out/corruption.log"
+  : > "$log"
+  # The last tensor's last byte, and a padding byte after the first tensor (offsets from engine.json).
+  read -r tensor_byte pad_byte < <(python3 - "$engine/engine.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+t = sorted(m["ranks"][0]["tensors"], key=lambda t: t["offset"])
+gaps = [a["offset"] + a["nbytes"] for a, b in zip(t, t[1:]) if b["offset"] > a["offset"] + a["nbytes"]]
+print(t[-1]["offset"] + t[-1]["nbytes"] - 1, gaps[0])
+PY
+)
+  for what in "tensor:$tensor_byte" "padding:$pad_byte"; do
+    local copy="$work/llama-corrupt-${what%%:*}" result=FAIL
+    rm -rf "$copy" && cp -r "$engine" "$copy"
+    python3 -c "import sys; f = open(sys.argv[1], 'r+b'); f.seek(int(sys.argv[2])); b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 0x5a]))" \
+      "$copy/rank0.bin" "${what#*:}"
+    if ! "$kiln" generate --engine "$copy" --input-ids 1,2,3 --max-new-tokens 2 >> "$log" 2>&1 &&
+       grep -q "does not match its checksum" "$log"; then
+      result=PASS
+      if [ "${what%%:*}" = tensor ] &&
+         ! "$kiln" generate --engine "$copy" --input-ids 1,2,3 --max-new-tokens 2 --no-verify-weights >> "$log" 2>&1; then
+        result=FAIL
+      fi
+    fi
+    if [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    printf '%-26s %-5s %-6s %s\n' "flipped ${what%%:*} byte" "gpu" "$result" "$(grep -m1 'does not match' "$log" | cut -c1-100)"
+    cat "$log" >> "$out/corruption-all.log" && : > "$log"
+  done
+  # And the intact engine was hashed on the device, not from the file.
+  local result=FAIL
+  "$kiln" generate --engine "$engine" --input-ids 1,2,3 --max-new-tokens 2 >> "$log" 2>&1 &&
+    grep -q "weights hashed on the GPU" "$log" && result=PASS
+  if [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  printf '%-26s %-5s %-6s %s\n' "intact engine" "gpu" "$result" "$(grep -m1 'hashed on the GPU' "$log" | cut -c1-100)"
 }
 
 # kiln serve on the CUDA target: the demo model, greedy and sampled LMI

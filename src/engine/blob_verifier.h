@@ -17,11 +17,25 @@
 
 namespace kiln::engine {
 
+// One piece of a rank blob and the checksum engine.json keeps of it.
+struct BlobPiece {
+  std::size_t rank = 0;
+  uint64_t offset = 0, size = 0, expected = 0;
+  bool whole_file = false;  // Checksum64 of a whole blob, else ChunkChecksum of a chunk
+};
+
+// The pieces engine.json checks: each blob's chunks, or the whole blob in
+// engines that list no chunks.
+std::vector<BlobPiece> blob_pieces(const Manifest& manifest);
+// What a loader says of a piece whose bytes do not match.
+std::string corrupted_piece_message(const Engine& engine, const BlobPiece& piece);
+
 class BlobVerifier {
  public:
-  // Starts hashing at once on `threads` threads (0: one per core). `engine`
-  // must outlive the verifier.
+  // Starts hashing every piece, or only `pieces`, at once on `threads` threads
+  // (0: one per core). `engine` must outlive the verifier.
   explicit BlobVerifier(const Engine& engine, int threads = 0);
+  BlobVerifier(const Engine& engine, std::vector<BlobPiece> pieces, int threads);
   ~BlobVerifier();  // stops early and joins when finish() was not called
   BlobVerifier(const BlobVerifier&) = delete;
   BlobVerifier& operator=(const BlobVerifier&) = delete;
@@ -31,15 +45,10 @@ class BlobVerifier {
   void finish();
 
  private:
-  struct Piece {
-    std::size_t rank;
-    uint64_t offset, size, expected;
-    bool whole_file;  // Checksum64 of a whole blob, else ChunkChecksum of a chunk
-  };
   void run();
 
   const Engine& engine_;
-  std::vector<Piece> pieces_;
+  std::vector<BlobPiece> pieces_;
   std::atomic<std::size_t> next_{0};
   std::atomic<bool> stop_{false};
   std::mutex mutex_;  // guards error_

@@ -61,13 +61,8 @@ constexpr uint64_t splitmix64(uint64_t& state) {
 
 // ChunkChecksum's keys: one per lane of each stripe position, and per lane for
 // the scramble; fixed by the format (a seed, through splitmix64).
-struct ChunkKeys {
-  uint64_t stripe[ChunkChecksum::kStripesPerBlock][ChunkChecksum::kLanes] = {};
-  uint64_t scramble[ChunkChecksum::kLanes] = {};
-};
-
-constexpr ChunkKeys make_chunk_keys() {
-  ChunkKeys k;
+constexpr ChunkChecksum::Keys make_chunk_keys() {
+  ChunkChecksum::Keys k{};
   uint64_t seed = 0x6b696c6e2d763131ull;
   for (auto& row : k.stripe) {
     for (auto& key : row) key = splitmix64(seed);
@@ -76,9 +71,11 @@ constexpr ChunkKeys make_chunk_keys() {
   return k;
 }
 
-constexpr ChunkKeys kChunkKeys = make_chunk_keys();
+constexpr ChunkChecksum::Keys kChunkKeys = make_chunk_keys();
 
 }  // namespace
+
+const ChunkChecksum::Keys& ChunkChecksum::keys() { return kChunkKeys; }
 
 void ChunkChecksum::stripe(uint64_t* acc, const unsigned char* p, int index) {
   uint64_t v[kLanes];
@@ -97,7 +94,7 @@ void ChunkChecksum::scramble(uint64_t* acc) {
     uint64_t a = acc[i];
     a ^= a >> 47;
     a ^= kChunkKeys.scramble[i];
-    acc[i] = a * 0x9e3779b1u;
+    acc[i] = a * kScrambleMultiplier;
   }
 }
 
@@ -139,8 +136,12 @@ uint64_t ChunkChecksum::digest() const {
     stripe(acc, padded, static_cast<int>(s));
   }
   scramble(acc);
-  uint64_t h = total_ * kPrime;
-  for (uint64_t lane : acc) h = mix(h, lane);
+  return finish(acc, total_);
+}
+
+uint64_t ChunkChecksum::finish(const uint64_t (&lanes)[kLanes], uint64_t total_bytes) {
+  uint64_t h = total_bytes * kPrime;
+  for (uint64_t lane : lanes) h = mix(h, lane);
   return h ^ (h >> 29);
 }
 

@@ -36,6 +36,25 @@ class ChunkChecksum {
   static constexpr int kStripesPerBlock = 16;
   static constexpr std::size_t kBlockBytes = kStripeBytes * kStripesPerBlock;
 
+  // The format's constants, for hashing a chunk where this class cannot run
+  // (a GPU's copy of the weights) to the same digest: lanes start at
+  // kInitial; each block adds its stripes (acc[i] += lo32(k) * hi32(k) with
+  // k = word[i] ^ stripe key, and acc[i ^ 1] += word[i]) and then scrambles
+  // every lane (a ^= a >> 47; a ^= scramble key; a *= kScrambleMultiplier);
+  // the last block is the unfinished one (only the stripes holding data, the
+  // last padded with zeros: none when the length is a multiple of
+  // kBlockBytes), and finish() turns the lanes into the digest.
+  struct Keys {
+    uint64_t stripe[kStripesPerBlock][kLanes];
+    uint64_t scramble[kLanes];
+  };
+  static const Keys& keys();
+  static constexpr uint64_t kInitial[kLanes] = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
+                                                0x082efa98ec4e6c89ull, 0x452821e638d01377ull, 0xbe5466cf34e90c6cull,
+                                                0xc0ac29b7c97c50ddull, 0x3f84d5b5b5470917ull};
+  static constexpr uint64_t kScrambleMultiplier = 0x9e3779b1u;
+  static uint64_t finish(const uint64_t (&lanes)[kLanes], uint64_t total_bytes);
+
   void update(const void* data, std::size_t n);
   uint64_t digest() const;
 
@@ -43,8 +62,8 @@ class ChunkChecksum {
   static void stripe(uint64_t* acc, const unsigned char* p, int index);
   static void scramble(uint64_t* acc);
   void block(const unsigned char* p);  // one whole kBlockBytes block
-  uint64_t acc_[kLanes] = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull, 0x082efa98ec4e6c89ull,
-                           0x452821e638d01377ull, 0xbe5466cf34e90c6cull, 0xc0ac29b7c97c50ddull, 0x3f84d5b5b5470917ull};
+  uint64_t acc_[kLanes] = {kInitial[0], kInitial[1], kInitial[2], kInitial[3],
+                           kInitial[4], kInitial[5], kInitial[6], kInitial[7]};
   unsigned char tail_[kBlockBytes] = {};
   std::size_t tail_size_ = 0;
   uint64_t total_ = 0;

@@ -5,6 +5,10 @@
 
 namespace kiln::runtime {
 
+std::vector<uint64_t> Backend::checksum_uploaded(const std::vector<UploadedPiece>& pieces) {
+  return checksum_in_host_memory(pieces);
+}
+
 void Backend::sample(const float* logits, int64_t vocab, const std::vector<SampleRow>& choices, int32_t* tokens,
                      float* chosen_logits) {
   std::vector<float> host(static_cast<std::size_t>(vocab));

@@ -17,6 +17,7 @@
 #include "runtime/kv_cache.h"
 #include "runtime/rope_table.h"
 #include "runtime/sampler.h"
+#include "runtime/uploaded_checksum.h"
 
 namespace kiln::runtime {
 
@@ -90,6 +91,12 @@ class Backend {
   virtual bool copies_weights() const { return false; }
 
   virtual Weight upload(const TensorView& host) = 0;
+  // engine::ChunkChecksum's digest of each piece, hashed where the uploaded
+  // weights are, after every upload before it: a backend that copies its
+  // weights hashes its copy (on the device, at its memory's speed), which
+  // verifies what was loaded without reading the file a second time. The
+  // default hashes host memory (checksum_in_host_memory).
+  virtual std::vector<uint64_t> checksum_uploaded(const std::vector<UploadedPiece>& pieces);
   virtual std::unique_ptr<Buffer> allocate(int64_t floats) = 0;
   // K and V storage for `config` (per rank `rank`).
   virtual void allocate_kv(const KvCacheConfig& config, int rank) = 0;

@@ -1,42 +1,21 @@
 #include "runtime/model_weights.h"
 
-#include <algorithm>
-#include <cstdlib>
-#include <optional>
-#include <thread>
-
-#include "engine/blob_verifier.h"
+#include "runtime/weight_verifier.h"
 
 namespace kiln::runtime {
 namespace tn = tensor_names;
 
-namespace {
-
-// Threads that hash the blobs while the weights load. Where the backend uses
-// the mapped engine in place, hashing is all the load does: every core. Where
-// it copies the weights to a device, the copy's own threads need cores too;
-// half of them measured best on an H200 host (1, 2, 4, 8, 16 tried:
-// docs/cuda.md). KILN_VERIFY_THREADS overrides, for measuring.
-int verify_threads(const Backend& backend) {
-  if (const char* env = std::getenv("KILN_VERIFY_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return backend.copies_weights() ? std::max(1, cores / 2) : cores;
-}
-
-}  // namespace
-
 ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) {
   const ModelSpec& s = engine.manifest().spec;
-  // The blobs are hashed while the tensors are uploaded (both read the same
-  // mapped pages); nothing is used before finish() has passed.
-  std::optional<engine::BlobVerifier> verifier;
-  if (engine.verify_weights()) verifier.emplace(engine, verify_threads(backend));
-  auto required = [&](int rank, const std::string& name) { return backend.upload(engine.tensor(rank, name)); };
+  // Nothing loaded is used before the verifier's finish() has passed.
+  WeightVerifier verifier(engine, backend);
+  auto required = [&](int rank, const std::string& name) {
+    Weight w = backend.upload(engine.tensor(rank, name));
+    verifier.uploaded(rank, name, w);
+    return w;
+  };
   auto optional = [&](int rank, const std::string& name) {
-    return engine.has_tensor(rank, name) ? backend.upload(engine.tensor(rank, name)) : Weight{};
+    return engine.has_tensor(rank, name) ? required(rank, name) : Weight{};
   };
   ModelWeights w;
   w.embed = required(0, tn::kEmbed);
@@ -81,7 +60,7 @@ ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) 
     }
     w.ranks.push_back(std::move(rank));
   }
-  if (verifier) verifier->finish();
+  verifier.finish();
   return w;
 }
 

@@ -4,13 +4,16 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/thread_pool.h"
+#include "engine/checksum.h"
 #include "runtime/cuda/cuda_check.h"
 #include "runtime/cuda/cuda_gemm.h"
 #include "runtime/cuda/cuda_kernels.h"
@@ -154,6 +157,22 @@ class UploadStaging {
   std::size_t next_ = 0;
 };
 
+// engine::ChunkChecksum's constants as the device kernel takes them.
+const cuda::ChecksumKeys& checksum_keys() {
+  static const cuda::ChecksumKeys keys = [] {
+    using engine::ChunkChecksum;
+    static_assert(ChunkChecksum::kLanes == 8 && ChunkChecksum::kStripesPerBlock == 16);
+    cuda::ChecksumKeys k{};
+    const ChunkChecksum::Keys& format = ChunkChecksum::keys();
+    std::memcpy(k.stripe, format.stripe, sizeof k.stripe);
+    std::memcpy(k.scramble, format.scramble, sizeof k.scramble);
+    std::copy_n(ChunkChecksum::kInitial, ChunkChecksum::kLanes, k.initial);
+    k.multiplier = ChunkChecksum::kScrambleMultiplier;
+    return k;
+  }();
+  return keys;
+}
+
 const float* f32(const Weight& w) {
   if (w.dtype != DType::f32) throw_error("internal: expected an fp32 weight, got ", dtype_name(w.dtype));
   return static_cast<const float*>(w.data);
@@ -201,6 +220,47 @@ class CudaBackend final : public Backend {
     auto memory = device_alloc(bytes, "weights");
     staging_.copy(memory.get(), host.data, bytes, stream_);
     return Weight{host.dtype, host.shape, memory.get(), memory};
+  }
+
+  std::vector<uint64_t> checksum_uploaded(const std::vector<UploadedPiece>& pieces) override {
+    if (pieces.empty()) return {};
+    // The uploads first, so that the time logged below is the hashing's alone.
+    check(cudaStreamSynchronize(stream_), "weight upload");
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<cuda::ChecksumPiece> table;
+    std::vector<cuda::ChecksumSpan> spans;
+    for (const UploadedPiece& p : pieces) {
+      table.push_back({p.size, static_cast<uint32_t>(spans.size()), static_cast<uint32_t>(p.spans.size())});
+      for (const UploadedSpan& s : p.spans) {
+        spans.push_back({s.offset, s.nbytes, static_cast<const unsigned char*>(s.data)});
+      }
+    }
+    const std::size_t table_bytes = table.size() * sizeof table[0], span_bytes = spans.size() * sizeof spans[0];
+    const std::size_t lanes_count = pieces.size() * engine::ChunkChecksum::kLanes;
+    auto memory = device_alloc(table_bytes + span_bytes + lanes_count * 8, "weight checksums");
+    auto* d_table = static_cast<cuda::ChecksumPiece*>(memory.get());
+    auto* d_spans = reinterpret_cast<cuda::ChecksumSpan*>(static_cast<char*>(memory.get()) + table_bytes);
+    auto* d_lanes = reinterpret_cast<uint64_t*>(static_cast<char*>(memory.get()) + table_bytes + span_bytes);
+    check(cudaMemcpyAsync(d_table, table.data(), table_bytes, cudaMemcpyHostToDevice, stream_), "checksum table");
+    if (span_bytes > 0) {
+      check(cudaMemcpyAsync(d_spans, spans.data(), span_bytes, cudaMemcpyHostToDevice, stream_), "checksum spans");
+    }
+    cuda::checksum_lanes(d_table, static_cast<int64_t>(table.size()), d_spans, checksum_keys(), d_lanes, stream_);
+    std::vector<uint64_t> lanes(lanes_count);
+    check(cudaMemcpyAsync(lanes.data(), d_lanes, lanes_count * 8, cudaMemcpyDeviceToHost, stream_), "checksums");
+    check(cudaStreamSynchronize(stream_), "weight checksums");
+    uint64_t bytes = 0;
+    for (const UploadedPiece& p : pieces) bytes += p.size;
+    log_info("weights hashed on the GPU: ", pieces.size(), " chunks, ", bytes >> 20, " MiB in ",
+             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count(), " ms");
+    std::vector<uint64_t> digests;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      uint64_t piece_lanes[engine::ChunkChecksum::kLanes];
+      std::copy_n(lanes.begin() + static_cast<std::ptrdiff_t>(i * engine::ChunkChecksum::kLanes),
+                  engine::ChunkChecksum::kLanes, piece_lanes);
+      digests.push_back(engine::ChunkChecksum::finish(piece_lanes, pieces[i].size));
+    }
+    return digests;
   }
 
   std::unique_ptr<Buffer> allocate(int64_t floats) override {

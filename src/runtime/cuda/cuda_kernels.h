@@ -151,4 +151,27 @@ void sample(const float* logits, int64_t vocab, const SampleChoice* choices, int
 // out[i] = x[rows[i]]
 void gather_rows(const float* x, const int64_t* rows, int64_t count, int64_t cols, float* out, cudaStream_t stream);
 
+// engine::ChunkChecksum on the device, for verifying uploaded weights: each
+// piece is put together from its spans of device memory, zeros between them.
+// Span offsets within a piece are multiples of 64 (a stripe never holds two
+// spans). The keys are the format's (ChunkChecksum::keys()).
+struct ChecksumSpan {
+  uint64_t offset, nbytes;
+  const unsigned char* data;
+};
+struct ChecksumPiece {
+  uint64_t size;
+  uint32_t first_span, spans;
+};
+struct ChecksumKeys {
+  uint64_t stripe[16][8];
+  uint64_t scramble[8];
+  uint64_t initial[8];
+  uint64_t multiplier;
+};
+// lanes[8 * i + l]: lane l of piece i after its last scramble (device
+// arrays); ChunkChecksum::finish() makes the digest of them.
+void checksum_lanes(const ChecksumPiece* pieces, int64_t n, const ChecksumSpan* spans, const ChecksumKeys& keys,
+                    uint64_t* lanes, cudaStream_t stream);
+
 }  // namespace kiln::runtime::cuda
