@@ -8,7 +8,6 @@
 # from it for the GPU, then `kiln bench` loads alternating with verification on
 # and off (--no-verify-weights), the page cache warm for both; prints each
 # run's load seconds and each mode's median against the unverified one.
-# VARIANTS="4:pread 8:map" adds runs with other verifier settings.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-llama2-7b} runs=${2:-3}
@@ -23,17 +22,12 @@ ckpt="$work/$preset" engine="$work/$preset-engine"
   { tail "$out/build.log"; exit 1; }
 # One untimed load first: the page cache and CUDA's lazy loading, for both modes alike.
 "$kiln" bench "$engine" --batches 1 --input-len 8 --output-len 4 --ttft-len 0 > /dev/null 2>&1
-# Modes: "off" (--no-verify-weights), "on" (the defaults), and for each
-# THREADS:READ in VARIANTS (e.g. "4:pread 8:map") that many hashing threads
-# reading that way (KILN_VERIFY_THREADS, KILN_VERIFY_READ: pread|populate|map).
-modes="off on"
-for v in ${VARIANTS:-}; do modes="$modes t${v%%:*}-${v#*:}"; done
+modes="off on"  # --no-verify-weights, and the defaults
 for i in $(seq "$runs"); do
   for mode in $modes; do
-    flag="" threads="" read=""
+    flag=""
     [ "$mode" = off ] && flag="--no-verify-weights"
-    if [ "${mode#t}" != "$mode" ]; then threads=${mode#t}; read=${threads#*-}; threads=${threads%%-*}; fi
-    KILN_VERIFY_THREADS=$threads KILN_VERIFY_READ=$read "$kiln" bench "$engine" --batches 1 --input-len 8 \
+    "$kiln" bench "$engine" --batches 1 --input-len 8 \
       --output-len 4 --ttft-len 0 $flag --json "$out/$mode-$i.json" > "$out/$mode-$i.txt" 2>&1 ||
       { tail "$out/$mode-$i.txt"; exit 1; }
     python3 -c "import json,sys; print('$mode', json.load(open('$out/$mode-$i.json'))['load_seconds'])"
