@@ -48,8 +48,8 @@ double unit_roundoff(DType t) {
 
 // Bounds in units of (u rms)^2, and the expected error in units of u rms.
 constexpr double kExpectedErrorUnits = 40;
-constexpr double kKlMeanUnits = 1e9;
-constexpr double kKlP99Units = 1e9;
+constexpr double kKlMeanUnits = 25;
+constexpr double kKlP99Units = 150;
 
 Criterion criterion_for(DType rounded_to, double logit_rms, double tolerance) {
   Criterion c;
