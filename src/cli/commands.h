@@ -16,5 +16,6 @@ void add_tokenizer_commands(CLI::App& app);  // tokenize, detokenize, chat
 void add_serve_command(CLI::App& app);
 void add_s3_command(CLI::App& app);  // s3 cp
 void add_bench_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_build_command(app);
   kiln::cli::add_generate_command(app);
   kiln::cli::add_verify_command(app);
+  kiln::cli::add_perplexity_command(app);
   kiln::cli::add_inspect_command(app);
   kiln::cli::add_tokenizer_commands(app);
   kiln::cli::add_serve_command(app);
