@@ -61,6 +61,7 @@ class TempDir {
 };
 
 inline std::string fixture(const std::string& name) { return std::string(KILN_FIXTURES) + "/models/" + name; }
+inline std::string demo_model() { return std::string(KILN_SOURCE_DIR) + "/demo/model"; }
 
 // Suites that run the llama fixture's engine, built once per suite with the kiln binary.
 class LlamaEngineSuite : public ::testing::Test {

@@ -12,7 +12,6 @@ namespace {
 using ::testing::HasSubstr;
 
 std::string tokenizer_fixture(const std::string& name) { return std::string(KILN_FIXTURES) + "/tokenizers/" + name; }
-std::string demo_model() { return std::string(KILN_SOURCE_DIR) + "/demo/model"; }
 
 std::string ids_text(const nlohmann::json& ids) {
   std::string s;
