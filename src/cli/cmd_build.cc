@@ -18,7 +18,7 @@ namespace kiln::cli {
 namespace {
 
 struct BuildArgs {
-  std::string model, output, dtype, target = "auto", properties_dir, tune = "on";
+  std::string model, output, dtype, target = "auto", properties_dir, tune = "on", quantize;
   std::optional<int> tp;  // unset: serving.properties, else 1
   int64_t max_batch_size = 0, max_input_len = 0, max_output_len = 0, max_num_tokens = 0;
   bool force = false;
@@ -37,6 +37,7 @@ void apply_properties(BuildArgs& a) {
   if (a.model.empty()) throw_error("--properties-dir ", a.properties_dir, ": option.model_id is not set");
   if (!a.tp) a.tp = options.tensor_parallel_for(0);
   if (a.dtype.empty() && options.dtype) a.dtype = std::string(dtype_name(*options.dtype));
+  if (a.quantize.empty()) a.quantize = std::string(engine::quantization_name(options.quantization));
   if (!a.max_batch_size) a.max_batch_size = options.max_rolling_batch_size;
   if (!a.max_input_len && options.max_input_len) a.max_input_len = *options.max_input_len;
   if (!a.max_output_len && options.max_output_len) a.max_output_len = *options.max_output_len;
@@ -84,6 +85,9 @@ void run_build(BuildArgs a) {
   o.model = model;
   o.output = staging ? *staging / "engine" : std::filesystem::path(a.output);
   if (!a.dtype.empty()) o.dtype = compiler::parse_build_dtype(a.dtype);
+  if (!engine::parse_quantization(a.quantize, &o.quantization)) {
+    throw_error("--quantize ", a.quantize, ": kiln builds fp8 (E4M3 weights with per-channel scales) or none");
+  }
   o.target = runtime::resolve_target(a.target);
   o.tensor_parallel = a.tp.value_or(1);
   o.max_batch_size = given(a.max_batch_size);
@@ -117,6 +121,9 @@ void add_build_command(CLI::App& app) {
                   "Directory with serving.properties: model_id, tensor_parallel_degree, dtype and limits from it "
                   "(and OPTION_* variables), as `kiln serve` reads them");
   cmd->add_option("--dtype", args->dtype, "Weight dtype: fp32, fp16 or bf16 (default: the checkpoint's)");
+  cmd->add_option("--quantize", args->quantize,
+                  "fp8: attention and MLP projections in FP8 E4M3 with per-output-channel scales, the rest in "
+                  "--dtype (default bf16); GPUs with FP8 tensor cores (sm_89+) only. none (default): unquantized");
   cmd->add_option(
       "--target", args->target,
       "cpu, cuda (this machine's GPU architecture), cuda:sm_XY (that architecture, e.g. cuda:sm_90, to build where "

@@ -45,6 +45,13 @@ void run_inspect(const std::string& dir, bool check) {
               std::string(norm_kind_name(s.norm)).c_str(), std::string(activation_name(s.activation)).c_str(),
               s.tied_embeddings ? ", tied embeddings" : "");
   std::printf("dtype         %s\n", std::string(dtype_name(m.dtype)).c_str());
+  if (m.quantization == engine::Quantization::fp8) {
+    std::printf(
+        "quantization  fp8: attention and MLP projections in E4M3 with per-output-channel fp32 scales; "
+        "embeddings, LM head, norms and routers unquantized\n");
+  } else {
+    std::printf("quantization  none\n");
+  }
   std::printf("target        %s\n", m.target.describe().c_str());
   std::printf("tensor par.   %d\n", m.tensor_parallel);
   std::printf("limits        batch %lld, input %lld, output %lld, tokens/step %lld\n",

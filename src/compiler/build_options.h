@@ -26,7 +26,9 @@ using KernelTuner = std::function<nlohmann::json(const engine::Manifest& manifes
 struct BuildOptions {
   std::filesystem::path model;   // HuggingFace checkpoint directory
   std::filesystem::path output;  // engine directory to create
-  std::optional<DType> dtype;    // default: the checkpoint's torch_dtype (fp32 when unset)
+  std::optional<DType> dtype;    // default: the checkpoint's torch_dtype (fp32 when unset; bf16 for fp8)
+  // fp8: the projections in E4M3 with per-output-channel scales (engine/manifest.h).
+  engine::Quantization quantization = engine::Quantization::none;
   engine::Target target;
   int tensor_parallel = 1;
   // Unset limits default to the model's context length (max_batch_size: 8, max_num_tokens: 4096).

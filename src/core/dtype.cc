@@ -19,6 +19,7 @@ std::size_t dtype_size(DType t) {
     case DType::i64: return 8;
     case DType::u8: return 1;
     case DType::boolean: return 1;
+    case DType::f8e4m3: return 1;
   }
   return 0;
 }
@@ -34,6 +35,7 @@ std::string_view dtype_name(DType t) {
     case DType::i64: return "int64";
     case DType::u8: return "uint8";
     case DType::boolean: return "bool";
+    case DType::f8e4m3: return "fp8_e4m3";
   }
   return "?";
 }
@@ -44,10 +46,23 @@ bool parse_dtype(std::string_view name, DType* out) {
     DType type;
   };
   static constexpr Alias kAliases[] = {
-      {"fp32", DType::f32},    {"float32", DType::f32}, {"float", DType::f32},    {"fp16", DType::f16},
-      {"float16", DType::f16}, {"half", DType::f16},    {"bf16", DType::bf16},    {"bfloat16", DType::bf16},
-      {"fp64", DType::f64},    {"float64", DType::f64}, {"int8", DType::i8},      {"int32", DType::i32},
-      {"int64", DType::i64},   {"uint8", DType::u8},    {"bool", DType::boolean},
+      {"fp32", DType::f32},
+      {"float32", DType::f32},
+      {"float", DType::f32},
+      {"fp16", DType::f16},
+      {"float16", DType::f16},
+      {"half", DType::f16},
+      {"bf16", DType::bf16},
+      {"bfloat16", DType::bf16},
+      {"fp64", DType::f64},
+      {"float64", DType::f64},
+      {"int8", DType::i8},
+      {"int32", DType::i32},
+      {"int64", DType::i64},
+      {"uint8", DType::u8},
+      {"bool", DType::boolean},
+      {"fp8_e4m3", DType::f8e4m3},
+      {"float8_e4m3fn", DType::f8e4m3},
   };
   for (const auto& a : kAliases) {
     if (a.name == name) {

@@ -10,7 +10,8 @@
 
 namespace kiln {
 
-enum class DType { f32, f16, bf16, f64, i8, i32, i64, u8, boolean };
+// f8e4m3: FP8 E4M3 (core/fp8.h), the quantized engines' weight format.
+enum class DType { f32, f16, bf16, f64, i8, i32, i64, u8, boolean, f8e4m3 };
 
 // Bytes per element.
 std::size_t dtype_size(DType t);

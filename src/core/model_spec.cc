@@ -41,6 +41,17 @@ std::string layer(int64_t index, const char* suffix) { return "layers." + std::t
 std::string expert(int64_t layer_index, int64_t expert_index, const char* suffix) {
   return "layers." + std::to_string(layer_index) + ".moe.experts." + std::to_string(expert_index) + "." + suffix;
 }
+bool is_projection(std::string_view name) {
+  if (!name.starts_with("layers.")) return false;
+  for (const char* suffix : {kQkvWeight, kOutWeight, kGateUpWeight, kUpWeight, kDownWeight}) {
+    if (name.ends_with(std::string(".") + suffix)) return true;
+  }
+  // Experts' matrices: "layers.<i>.moe.experts.<j>.gate_up.weight" / "down.weight".
+  return name.find(".moe.experts.") != std::string_view::npos &&
+         (name.ends_with(std::string(".") + kExpertGateUpWeight) ||
+          name.ends_with(std::string(".") + kExpertDownWeight));
+}
+std::string scale_of(std::string_view name) { return std::string(name) + "_scale"; }
 }  // namespace tensor_names
 
 }  // namespace kiln

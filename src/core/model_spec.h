@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
@@ -122,6 +123,12 @@ inline constexpr const char* kExpertGateUpWeight = "gate_up.weight";  // [gate; 
 inline constexpr const char* kExpertDownWeight = "down.weight";
 std::string layer(int64_t index, const char* suffix);
 std::string expert(int64_t layer_index, int64_t expert_index, const char* suffix);
+// The matrices a quantized engine stores in 8 bits: the attention and MLP
+// projections (experts' too). Embeddings, the LM head, norms and routers keep
+// the engine's dtype or fp32.
+bool is_projection(std::string_view name);
+// The per-output-channel scales of a quantized projection `name`: "<name>_scale", fp32 [rows].
+std::string scale_of(std::string_view name);
 }  // namespace tensor_names
 
 }  // namespace kiln

@@ -6,6 +6,19 @@
 
 namespace kiln::engine {
 
+std::string_view quantization_name(Quantization q) { return q == Quantization::fp8 ? "fp8" : "none"; }
+
+bool parse_quantization(std::string_view name, Quantization* out) {
+  if (name == "none" || name.empty()) {
+    *out = Quantization::none;
+  } else if (name == "fp8") {
+    *out = Quantization::fp8;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 uint64_t Manifest::total_bytes() const {
   uint64_t n = 0;
   for (const auto& r : ranks) n += r.size;
@@ -32,7 +45,7 @@ nlohmann::json manifest_to_json(const Manifest& m) {
     rank["tensors"] = tensors;
     ranks.push_back(std::move(rank));
   }
-  return {
+  nlohmann::json j = {
       {"format_version", m.format_version},
       {"kiln_version", m.kiln_version},
       {"target", {{"backend", m.target.backend}, {"arch", m.target.arch}}},
@@ -51,6 +64,9 @@ nlohmann::json manifest_to_json(const Manifest& m) {
       {"kernel_choices", m.kernel_choices},
       {"ranks", ranks},
   };
+  // Written only when there is one: engines without it are unquantized.
+  if (m.quantization != Quantization::none) j["quantization"] = quantization_name(m.quantization);
+  return j;
 }
 
 static DType dtype_field(const nlohmann::json& j, const std::string& where) {
@@ -71,6 +87,12 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& where) {
     m.dtype = dtype_field(j.at("dtype"), where);
     m.source_dtype = j.contains("source_dtype") ? dtype_field(j.at("source_dtype"), where) : m.dtype;
     m.tensor_parallel = json_integer<int>(j, "tensor_parallel", "");
+    if (j.contains("quantization")) {
+      const std::string q = j.at("quantization").get<std::string>();
+      if (!parse_quantization(q, &m.quantization)) {
+        throw_error(where, ": quantization '", q, "' is not one kiln knows (none, fp8)");
+      }
+    }
     const auto& l = j.at("limits");
     m.limits.max_batch_size = json_integer<int64_t>(l, "max_batch_size", "limits.");
     m.limits.max_input_len = json_integer<int64_t>(l, "max_input_len", "limits.");

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
@@ -26,6 +27,15 @@ struct Limits {
   int64_t max_output_len = 1024;
   int64_t max_num_tokens = 4096;  // tokens per engine step
 };
+
+// How the engine's projections are stored (core/model_spec.h,
+// tensor_names::is_projection). none: in the engine's dtype. fp8: E4M3 weights
+// (core/fp8.h), each with per-output-channel fp32 scales
+// (tensor_names::scale_of), on GPUs with FP8 tensor cores (sm_89 and later).
+enum class Quantization { none, fp8 };
+std::string_view quantization_name(Quantization q);
+// "none" or "fp8" (and LMI's spellings of them); false when unknown.
+bool parse_quantization(std::string_view name, Quantization* out);
 
 struct TensorEntry {
   std::string name;
@@ -54,6 +64,7 @@ struct Manifest {
   Target target;
   DType dtype = DType::f32;         // weight dtype of matrices (norms and biases stay fp32)
   DType source_dtype = DType::f32;  // the checkpoint's dtype: equal to dtype means no rounding happened
+  Quantization quantization = Quantization::none;
   int tensor_parallel = 1;
   Limits limits;
   std::string source;   // the checkpoint it was built from

@@ -24,12 +24,18 @@ struct ExpectedTensor {
 using ExpectedTable = std::map<std::string, ExpectedTensor>;
 
 // The table every rank of a `tp`-way engine must have. Matrices are stored in
-// the engine's dtype; vectors and routers in fp32 (compiler/compiler.cc).
-ExpectedTable expected_tensors(const ModelSpec& s, DType dtype, int tp) {
+// the engine's dtype, projections of an fp8 engine in E4M3 with fp32 scales;
+// vectors and routers in fp32 (compiler/compiler.cc).
+ExpectedTable expected_tensors(const ModelSpec& s, DType dtype, Quantization quantization, int tp) {
   const int64_t H = s.hidden_size, V = s.vocab_size, I = s.intermediate_size / tp;
   const int64_t q = s.q_size() / tp, qkv = q + 2 * s.kv_heads_per_rank(tp) * s.head_dim;
   ExpectedTable t;
   auto matrix = [&](std::string name, int64_t rows, int64_t cols, bool required = true) {
+    if (quantization == Quantization::fp8 && tn::is_projection(name)) {
+      t[tn::scale_of(name)] = {{rows}, DType::f32, required};
+      t[std::move(name)] = {{rows, cols}, DType::f8e4m3, required};
+      return;
+    }
     t[std::move(name)] = {{rows, cols}, dtype, required};
   };
   auto vector = [&](std::string name, int64_t size, bool required) {
@@ -191,7 +197,11 @@ void validate_model(const Manifest& m, std::string_view where) {
   }
   check_limits(m, where);
   check_tensor_parallel(m, where);
-  const ExpectedTable expected = expected_tensors(m.spec, m.dtype, m.tensor_parallel);
+  if (m.quantization == Quantization::fp8 && (m.target.backend != "cuda" || m.dtype == DType::f32)) {
+    throw_error(where, ": quantization fp8 is for the CUDA target with a 16-bit dtype, not ", m.target.describe(),
+                " in ", dtype_name(m.dtype));
+  }
+  const ExpectedTable expected = expected_tensors(m.spec, m.dtype, m.quantization, m.tensor_parallel);
   for (std::size_t r = 0; r < m.ranks.size(); ++r) check_rank_model(m.ranks[r], r, expected, where);
 }
 

@@ -95,10 +95,11 @@ void apply_dtype(ServingOptions& o, const OptionSource& s) {
   o.dtype = t;
 }
 
-void apply_quantize(ServingOptions&, const OptionSource& s) {
-  if (lower(s.value) == "none") return;
+void apply_quantize(ServingOptions& o, const OptionSource& s) {
+  if (engine::parse_quantization(lower(s.value), &o.quantization)) return;
   throw_error(s.origin, "=", s.value, ": quantize '", s.value,
-              "' is not supported yet; kiln serves unquantized weights (leave quantize unset, or none)");
+              "' is not supported yet; kiln builds fp8 (E4M3 weights, on GPUs from sm_89) or unquantized engines ",
+              "(leave quantize unset, or none)");
 }
 
 void apply_gpu_memory_utilization(ServingOptions& o, const OptionSource& s) {

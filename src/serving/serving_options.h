@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "engine/manifest.h"
 
 namespace kiln::serving {
 
@@ -37,7 +38,9 @@ struct ServingOptions {
   int tensor_parallel_degree = 1;
   // "max": as many ranks as visible devices (see tensor_parallel_for).
   bool tensor_parallel_all_devices = false;
-  std::optional<DType> dtype;   // unset ("auto"): the checkpoint's dtype
+  std::optional<DType> dtype;  // unset ("auto"): the checkpoint's dtype
+  // option.quantize: fp8 builds a checkpoint's projections in E4M3 (engine/manifest.h).
+  engine::Quantization quantization = engine::Quantization::none;
   std::string target = "auto";  // auto | cpu | cuda
 
   // Batching and limits.

@@ -397,8 +397,8 @@ INSTANTIATE_TEST_SUITE_P(
                      "model_id must be a local directory or an s3://bucket/prefix URL"},
         InvalidValue{"OPTION_MODEL_ID", "s3://", "model_id must be a local directory or an s3://bucket/prefix URL"},
         InvalidValue{"OPTION_QUANTIZE", "awq",
-                     "quantize 'awq' is not supported yet; kiln serves unquantized weights (leave quantize unset, or "
-                     "none)"}));
+                     "quantize 'awq' is not supported yet; kiln builds fp8 (E4M3 weights, on GPUs from sm_89) or "
+                     "unquantized engines (leave quantize unset, or none)"}));
 
 TEST(ServingOptions, RefusesAFileValueNamingFileLineAndKey) {
   TempDir dir;
@@ -408,12 +408,13 @@ TEST(ServingOptions, RefusesAFileValueNamingFileLineAndKey) {
       file.string() + ":3: option.dtype=fp8: dtype must be one of auto, fp32, fp16, bf16, float32, float16, bfloat16");
 }
 
-TEST(ServingOptions, RefusesQuantizationUntilItIsSupported) {
+TEST(ServingOptions, TakesFp8AndRefusesOtherQuantizations) {
   EXPECT_THAT(error_of([] {
                 load_serving_options({}, {{"OPTION_QUANTIZE", "gptq"}});
               }),
               HasSubstr("quantize 'gptq' is not supported yet"));
   EXPECT_THAT(load_serving_options({}, {{"OPTION_QUANTIZE", "None"}}).warnings, IsEmpty());
+  EXPECT_EQ(load_serving_options({}, {{"OPTION_QUANTIZE", "FP8"}}).quantization, engine::Quantization::fp8);
 }
 
 TEST(ServingOptions, WarnsOfUnknownKeysByName) {
