@@ -27,6 +27,10 @@ struct Weight {
   Shape shape;
   const void* data = nullptr;
   std::shared_ptr<const void> keep_alive;
+  // A quantized weight's (DType::f8e4m3) per-output-row fp32 scales, where the
+  // backend keeps them; null for every other weight.
+  const float* scale = nullptr;
+  std::shared_ptr<const void> scale_keep_alive;
   int64_t rows() const { return shape.at(0); }
   int64_t cols() const { return shape.size() > 1 ? shape[1] : 1; }
   explicit operator bool() const { return data != nullptr; }

@@ -12,6 +12,13 @@ ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) 
   auto required = [&](int rank, const std::string& name) {
     Weight w = backend.upload(engine.tensor(rank, name));
     verifier.uploaded(rank, name, w);
+    if (w.dtype == DType::f8e4m3) {  // its scales travel with it
+      const std::string scale_name = tensor_names::scale_of(name);
+      const Weight scale = backend.upload(engine.tensor(rank, scale_name));
+      verifier.uploaded(rank, scale_name, scale);
+      w.scale = static_cast<const float*>(scale.data);
+      w.scale_keep_alive = scale.keep_alive;
+    }
     return w;
   };
   auto optional = [&](int rank, const std::string& name) {

@@ -43,7 +43,9 @@ class CpuBackend final : public Backend {
  public:
   std::string_view name() const override { return "cpu"; }
 
-  Weight upload(const TensorView& host) override { return Weight{host.dtype, host.shape, host.data, host.keep_alive}; }
+  Weight upload(const TensorView& host) override {
+    return Weight{host.dtype, host.shape, host.data, host.keep_alive, nullptr, nullptr};
+  }
 
   std::unique_ptr<Buffer> allocate(int64_t floats) override { return std::make_unique<HostBuffer>(floats); }
 

@@ -180,7 +180,7 @@ const float* f32(const Weight& w) {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(DType kv_dtype, GemmPlan gemm_plan) : kv_dtype_(kv_dtype) {
+  CudaBackend(DType kv_dtype, GemmPlan gemm_plan) : kv_dtype_(kv_dtype), compute_dtype_(kv_dtype) {
     std::string why;
     if (!cuda_device_target(&why)) throw_error("the CUDA target needs an NVIDIA GPU: ", why);
     check(cudaSetDevice(0), "cudaSetDevice");
@@ -217,9 +217,13 @@ class CudaBackend final : public Backend {
 
   Weight upload(const TensorView& host) override {
     const std::size_t bytes = static_cast<std::size_t>(host.numel()) * dtype_size(host.dtype);
+    // A quantized weight is dequantized for prefill's 16-bit products into
+    // one buffer sized for the largest, allocated now rather than during a
+    // recorded step.
+    if (host.dtype == DType::f8e4m3) dequantized_.get(bytes * 2, "dequantized FP8 weights");
     auto memory = device_alloc(bytes, "weights");
     staging_.copy(memory.get(), host.data, bytes, stream_);
-    return Weight{host.dtype, host.shape, memory.get(), memory};
+    return Weight{host.dtype, host.shape, memory.get(), memory, nullptr, nullptr};
   }
 
   std::vector<uint64_t> checksum_uploaded(const std::vector<UploadedPiece>& pieces) override {
@@ -424,7 +428,21 @@ class CudaBackend final : public Backend {
     const float* b = bias ? f32(*bias) : nullptr;
     if (rows <= cuda::kGemvMaxRows) {
       auto timed = profile_.scope("gemv", stream_);
-      cuda::gemv(x, rows, w.data, w.dtype, k, n, b, out, accumulate, stream_);
+      cuda::gemv(x, rows, w.data, w.dtype, k, n, b, out, accumulate, stream_, nullptr, w.scale);
+      return;
+    }
+    if (w.dtype == DType::f8e4m3) {
+      // Prefill on an FP8 weight: the 16-bit product of its dequantized copy
+      // (the FP8 tensor-core GEMM is still to come).
+      Weight wide = w;
+      wide.dtype = compute_dtype_;
+      wide.scale = nullptr;
+      {
+        auto timed = profile_.scope("dequantize", stream_);
+        wide.data = dequantized_.get(static_cast<std::size_t>(n * k) * 2, "dequantized FP8 weights");
+        cuda::dequantize_e4m3(w.data, w.scale, n, k, compute_dtype_, const_cast<void*>(wide.data), stream_);
+      }
+      linear(x, rows, wide, bias, out, accumulate);
       return;
     }
     // Row-major out[rows, n] = x[rows, k] * W[n, k]^T is column-major
@@ -458,7 +476,7 @@ class CudaBackend final : public Backend {
     }
     auto timed = profile_.scope("norm+gemv", stream_);
     cuda::rms_norm_gemv(x, rows, f32(norm_weight), static_cast<float>(eps), w.data, w.dtype, w.cols(), w.rows(),
-                        bias ? f32(*bias) : nullptr, out, stream_);
+                        bias ? f32(*bias) : nullptr, out, stream_, w.scale);
   }
 
   void attention(int rank, int64_t layer, float* qkv, const std::vector<int32_t>& positions,
@@ -555,7 +573,7 @@ class CudaBackend final : public Backend {
     if (rows <= cuda::kGemvMaxRows) {
       auto timed = profile_.scope("gemv", stream_);
       cuda::gemv(x, rows, w.data, w.dtype, w.cols(), w.rows(), bias ? f32(*bias) : nullptr, out, accumulate, stream_,
-                 flag);
+                 flag, w.scale);
       return;
     }
     // Larger products ask the host (the graph routes only decode steps here).
@@ -700,6 +718,7 @@ class CudaBackend final : public Backend {
   }
 
   DType kv_dtype_;
+  DType compute_dtype_;  // the engine's 16-bit dtype: what FP8 weights dequantize to
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   std::shared_ptr<void> cublas_workspace_;
@@ -722,7 +741,7 @@ class CudaBackend final : public Backend {
   cudaEvent_t step_copied_ = nullptr;
   PinnedBuffer step_host_, summary_host_, sample_host_;
   // Used inside recorded decode steps: their moves invalidate the recordings.
-  Scratch step_device_{&generation_}, operand_{&generation_}, summary_{&generation_};
+  Scratch step_device_{&generation_}, operand_{&generation_}, summary_{&generation_}, dequantized_{&generation_};
   // Used only outside them (sampling, MoE steps routed on the host).
   Scratch moe_rows_{nullptr}, moe_weights_{nullptr}, gather_rows_{nullptr}, sample_history_{nullptr},
       sample_choices_{nullptr}, sample_workspace_{nullptr}, sample_out_{nullptr};

@@ -3,6 +3,9 @@
 // bytes of the weight row per step (8 fp16/bf16 or 4 fp32 values), with the
 // activation rows read through the L1 cache, fp32 accumulation, a warp
 // reduction at the end. Bandwidth-bound by design: the weights are the bytes.
+#include <cuda_fp8.h>
+
+#include <algorithm>
 #include <cstdlib>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -18,6 +21,23 @@ template <typename T>
 __device__ __forceinline__ void load8(const T* p, float (&f)[8]) {
   unpack8(__ldg(reinterpret_cast<const uint4*>(p)), p, f);
 }
+
+// Eight E4M3 weights from one 8-byte load (quantized engines: the scale is applied per feature at the end).
+__device__ __forceinline__ void load8(const __nv_fp8_e4m3* p, float (&f)[8]) {
+  const uint2 raw = __ldg(reinterpret_cast<const uint2*>(p));
+  const uint32_t words[2] = {raw.x, raw.y};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const auto pair = static_cast<__nv_fp8x2_storage_t>((words[i / 2] >> (16 * (i % 2))) & 0xffffu);
+    const float2 t = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
+}
+
+// Beside cuda_common's overloads (which an overload declared here would otherwise hide).
+using ::kiln::runtime::cuda::to_float;
+__device__ __forceinline__ float to_float(__nv_fp8_e4m3 v) { return static_cast<float>(v); }
 
 __device__ __forceinline__ void load8(const float* p, float (&f)[8]) {
   const float4 a = __ldg(reinterpret_cast<const float4*>(p)), b = __ldg(reinterpret_cast<const float4*>(p) + 1);
@@ -57,7 +77,7 @@ template <typename T, int M, bool NORM, int SPLIT>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_vec_kernel(const float* __restrict__ x, const T* __restrict__ w, const float* __restrict__ bias,
                     float* __restrict__ out, int64_t K, int64_t N, bool accumulate, const float* __restrict__ g,
-                    float eps, const float* __restrict__ run_if) {
+                    float eps, const float* __restrict__ run_if, const float* __restrict__ scale) {
   if (run_if && *run_if == 0.f) return;  // an expert no row uses
   static_assert(kWarps % SPLIT == 0, "a block holds whole features");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, part = warp % SPLIT;
@@ -116,6 +136,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int m = 0; m < M; ++m) {
     float v = acc[m];
     if constexpr (NORM) v *= rsqrtf(ss[m] / static_cast<float>(K) + eps);
+    if (scale) v *= scale[n];  // a quantized weight's per-feature scale
     if (lane == 0) out[m * N + n] = v + (bias ? bias[n] : 0.f) + (accumulate ? out[m * N + n] : 0.f);
   }
 }
@@ -123,7 +144,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 // Any K: one element per lane per step.
 template <typename T>
 __global__ void gemv_scalar_kernel(const float* x, int64_t rows, const T* w, const float* bias, float* out, int64_t K,
-                                   int64_t N, bool accumulate, const float* run_if) {
+                                   int64_t N, bool accumulate, const float* run_if, const float* scale) {
   if (run_if && *run_if == 0.f) return;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t n = blockIdx.x * int64_t{kWarps} + warp;
@@ -132,6 +153,7 @@ __global__ void gemv_scalar_kernel(const float* x, int64_t rows, const T* w, con
     float acc = 0.f;
     for (int64_t k = lane; k < K; k += 32) acc = fmaf(x[m * K + k], to_float(w[n * K + k]), acc);
     acc = warp_sum(acc);
+    if (scale) acc *= scale[n];
     if (lane == 0) out[m * N + n] = acc + (bias ? bias[n] : 0.f) + (accumulate ? out[m * N + n] : 0.f);
   }
 }
@@ -147,57 +169,89 @@ bool gemv_split_enabled() {
 
 template <typename T, int M>
 void launch_vec(const float* x, const T* w, const float* bias, float* out, int64_t K, int64_t N, bool accumulate,
-                const float* g, float eps, const float* run_if, cudaStream_t stream) {
+                const float* g, float eps, const float* run_if, const float* scale, cudaStream_t stream) {
   // Fewer output features than about two warps per SM slot's worth: split
   // each over two warps (the out and down products of a 7B model).
   if (N < 8192 && gemv_split_enabled()) {
     constexpr int kFeatures = kWarps / 2;
     if (g) {
-      gemv_vec_kernel<T, M, true, 2>
-          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
+      gemv_vec_kernel<T, M, true, 2><<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(
+          x, w, bias, out, K, N, accumulate, g, eps, run_if, scale);
     } else {
-      gemv_vec_kernel<T, M, false, 2>
-          <<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
+      gemv_vec_kernel<T, M, false, 2><<<blocks_for(N, kFeatures), kWarps * 32, 0, stream>>>(
+          x, w, bias, out, K, N, accumulate, g, eps, run_if, scale);
     }
     return;
   }
   if (g) {
     gemv_vec_kernel<T, M, true, 1>
-        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
+        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale);
   } else {
     gemv_vec_kernel<T, M, false, 1>
-        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if);
+        <<<blocks_for(N, kWarps), kWarps * 32, 0, stream>>>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale);
   }
 }
 
 template <typename T>
 void launch_rows(int64_t rows, const float* x, const T* w, const float* bias, float* out, int64_t K, int64_t N,
-                 bool accumulate, const float* g, float eps, const float* run_if, cudaStream_t stream) {
+                 bool accumulate, const float* g, float eps, const float* run_if, const float* scale,
+                 cudaStream_t stream) {
   switch (rows) {
-    case 1: return launch_vec<T, 1>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
-    case 2: return launch_vec<T, 2>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
-    case 3: return launch_vec<T, 3>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
-    case 4: return launch_vec<T, 4>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
-    case 5: return launch_vec<T, 5>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
-    case 6: return launch_vec<T, 6>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
-    case 7: return launch_vec<T, 7>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
-    case 8: return launch_vec<T, 8>(x, w, bias, out, K, N, accumulate, g, eps, run_if, stream);
+    case 1: return launch_vec<T, 1>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
+    case 2: return launch_vec<T, 2>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
+    case 3: return launch_vec<T, 3>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
+    case 4: return launch_vec<T, 4>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
+    case 5: return launch_vec<T, 5>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
+    case 6: return launch_vec<T, 6>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
+    case 7: return launch_vec<T, 7>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
+    case 8: return launch_vec<T, 8>(x, w, bias, out, K, N, accumulate, g, eps, run_if, scale, stream);
     default: throw_error("internal: gemv takes 1 to ", kGemvMaxRows, " rows, not ", rows);
+  }
+}
+
+template <typename T>
+__global__ void dequantize_e4m3_kernel(const __nv_fp8_e4m3* __restrict__ w, const float* __restrict__ scale,
+                                       int64_t cols, int64_t n, T* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = from_float<T>(static_cast<float>(w[i]) * scale[i / cols]);
   }
 }
 
 }  // namespace
 
+void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t cols, DType dtype, void* out,
+                     cudaStream_t stream) {
+  const int64_t n = rows * cols;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 65536));
+  const auto* q = static_cast<const __nv_fp8_e4m3*>(w);
+  if (dtype == DType::bf16) {
+    dequantize_e4m3_kernel<<<blocks, 256, 0, stream>>>(q, scale, cols, n, static_cast<__nv_bfloat16*>(out));
+  } else if (dtype == DType::f16) {
+    dequantize_e4m3_kernel<<<blocks, 256, 0, stream>>>(q, scale, cols, n, static_cast<__half*>(out));
+  } else {
+    throw_error("internal: E4M3 weights dequantize to fp16 or bf16, not ", dtype_name(dtype));
+  }
+  check_launch("dequantize_e4m3");
+}
+
+// The stored dtypes' device types, quantized E4M3 among them (dispatch_dtype
+// serves the kernels that never see a quantized weight).
+template <typename F>
+void dispatch_weight_dtype(DType dtype, F&& f) {
+  if (dtype == DType::f8e4m3) return f(__nv_fp8_e4m3{});
+  dispatch_dtype(dtype, f);
+}
+
 void gemv(const float* x, int64_t rows, const void* w, DType dtype, int64_t in, int64_t out_features, const float* bias,
-          float* out, bool accumulate, cudaStream_t stream, const float* run_if) {
-  dispatch_dtype(dtype, [&](auto t) {
+          float* out, bool accumulate, cudaStream_t stream, const float* run_if, const float* scale) {
+  dispatch_weight_dtype(dtype, [&](auto t) {
     using T = decltype(t);
     const T* wt = static_cast<const T*>(w);
     if (in % 8 == 0) {
-      launch_rows<T>(rows, x, wt, bias, out, in, out_features, accumulate, nullptr, 0.f, run_if, stream);
+      launch_rows<T>(rows, x, wt, bias, out, in, out_features, accumulate, nullptr, 0.f, run_if, scale, stream);
     } else {
       gemv_scalar_kernel<T><<<blocks_for(out_features, kWarps), kWarps * 32, 0, stream>>>(
-          x, rows, wt, bias, out, in, out_features, accumulate, run_if);
+          x, rows, wt, bias, out, in, out_features, accumulate, run_if, scale);
     }
   });
   check_launch("gemv");
@@ -206,12 +260,13 @@ void gemv(const float* x, int64_t rows, const void* w, DType dtype, int64_t in, 
 bool rms_norm_gemv_supported(int64_t rows, int64_t in) { return rows <= kGemvMaxRows && in % 8 == 0; }
 
 void rms_norm_gemv(const float* x, int64_t rows, const float* norm_weight, float eps, const void* w, DType dtype,
-                   int64_t in, int64_t out_features, const float* bias, float* out, cudaStream_t stream) {
+                   int64_t in, int64_t out_features, const float* bias, float* out, cudaStream_t stream,
+                   const float* scale) {
   if (!rms_norm_gemv_supported(rows, in)) throw_error("internal: rms_norm_gemv needs rows <= 8 and in % 8 == 0");
-  dispatch_dtype(dtype, [&](auto t) {
+  dispatch_weight_dtype(dtype, [&](auto t) {
     using T = decltype(t);
     launch_rows<T>(rows, x, static_cast<const T*>(w), bias, out, in, out_features, false, norm_weight, eps, nullptr,
-                   stream);
+                   scale, stream);
   });
   check_launch("rms_norm_gemv");
 }

@@ -29,13 +29,20 @@ constexpr int64_t kGemvMaxRows = 8;
 // out[r, n] (+)= sum_k x[r, k] * w[n, k] (+ bias[n]) for rows <= kGemvMaxRows: decode's
 // weight-bandwidth-bound product, one warp per output feature, 16-byte loads.
 // `accumulate` adds to out (the residual) instead of overwriting it.
+// An E4M3 weight (DType::f8e4m3) takes `scale`, its per-output-feature scales.
 void gemv(const float* x, int64_t rows, const void* w, DType dtype, int64_t in, int64_t out_features, const float* bias,
-          float* out, bool accumulate, cudaStream_t stream, const float* run_if = nullptr);
+          float* out, bool accumulate, cudaStream_t stream, const float* run_if = nullptr,
+          const float* scale = nullptr);
 // gemv of RMSNorm(x) (weight norm_weight, eps) without writing the normalized
 // rows: decode's norm costs no launch and no pass of its own.
 bool rms_norm_gemv_supported(int64_t rows, int64_t in);
 void rms_norm_gemv(const float* x, int64_t rows, const float* norm_weight, float eps, const void* w, DType dtype,
-                   int64_t in, int64_t out_features, const float* bias, float* out, cudaStream_t stream);
+                   int64_t in, int64_t out_features, const float* bias, float* out, cudaStream_t stream,
+                   const float* scale = nullptr);
+// out[r][c] = e4m3(w[r][c]) x scale[r], rounded to fp16 or bf16: a quantized
+// weight as the 16-bit GEMMs take it (prefill's products, for now).
+void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t cols, DType dtype, void* out,
+                     cudaStream_t stream);
 // fp32 -> fp16 / bf16, the operand cuBLAS's tensor-core products take.
 void convert_from_f32(const float* x, int64_t n, DType dtype, void* out, cudaStream_t stream);
 void add_bias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
