@@ -15,8 +15,8 @@ struct DTypeCode {
   DType type;
 };
 constexpr DTypeCode kDTypeCodes[] = {
-    {"F64", DType::f64}, {"F32", DType::f32}, {"F16", DType::f16}, {"BF16", DType::bf16},    {"I64", DType::i64},
-    {"I32", DType::i32}, {"I8", DType::i8},   {"U8", DType::u8},   {"BOOL", DType::boolean},
+    {"F64", DType::f64}, {"F32", DType::f32}, {"F16", DType::f16}, {"BF16", DType::bf16}, {"F8_E4M3", DType::f8e4m3},
+    {"I64", DType::i64}, {"I32", DType::i32}, {"I8", DType::i8},   {"U8", DType::u8},     {"BOOL", DType::boolean},
 };
 
 std::string_view dtype_code(DType type) {

@@ -161,6 +161,37 @@ int64_t row_elems(const Shape& shape) {
   return n;
 }
 
+// Whether a canonical tensor is a projection whose checkpoint tensors are
+// already E4M3 (a pre-quantized FP8 checkpoint): all of them, copied as rows,
+// or the checkpoint is refused.
+bool from_fp8_checkpoint(const models::CanonicalTensor& t, const checkpoint::WeightSet& weights) {
+  std::size_t fp8 = 0;
+  for (const auto& src : t.sources) fp8 += weights.get(src).dtype == DType::f8e4m3;
+  if (fp8 == 0) return false;
+  if (!tensor_names::is_projection(t.name) || fp8 != t.sources.size() || t.rows.empty()) {
+    throw_error("tensor '", t.sources.front(), "' is F8_E4M3, but kiln reads FP8 checkpoints only for the attention ",
+                "and MLP projections, stored as rows (", t.name, " is made from it otherwise)");
+  }
+  return true;
+}
+
+// The checkpoint's scales of an E4M3 tensor: "<name>_scale" ("...weight_scale"),
+// one per tensor ([] or [1]) or one per output row ([rows] or [rows, 1]).
+std::vector<float> checkpoint_row_scales(const checkpoint::WeightSet& weights, const std::string& source,
+                                         int64_t rows) {
+  const std::string name = tensor_names::scale_of(source);
+  if (!weights.contains(name)) {
+    throw_error("FP8 checkpoint tensor '", source, "' has no '", name, "' (its scales)");
+  }
+  const TensorView v = weights.get(name);
+  const FloatTensor f = to_float(v);
+  if (f.numel() == 1) return std::vector<float>(static_cast<std::size_t>(rows), f.values[0]);
+  if (f.numel() == rows && (v.shape.size() == 1 || (v.shape.size() == 2 && v.shape[1] == 1))) return f.values;
+  throw_error("FP8 scales '", name, "' have shape ", shape_str(v.shape),
+              ": expected one per tensor or one per each of ", rows,
+              " rows (per-channel); block-wise scales are not supported");
+}
+
 // Checks every source (presence, shape, float dtype) and plans every (tensor, rank).
 std::vector<std::unique_ptr<TensorWork>> plan_tensors(const std::vector<models::CanonicalTensor>& tensors,
                                                       const checkpoint::WeightSet& weights, const ModelSpec& spec,
@@ -174,10 +205,12 @@ std::vector<std::unique_ptr<TensorWork>> plan_tensors(const std::vector<models::
     // are tiny, and rounding them moves results (a router's choice is discrete).
     const bool keep_fp32 = t.shape.size() != 2 || t.name.ends_with(tensor_names::kRouterWeight);
     const bool quantized = quantization == engine::Quantization::fp8 && tensor_names::is_projection(t.name);
+    const bool prequantized = from_fp8_checkpoint(t, weights);
     w->stored = keep_fp32 ? DType::f32 : quantized ? DType::f8e4m3 : dtype;
     const int64_t cols = row_elems(t.shape);
-    // Quantized rows need their whole row's magnitude first: produce() makes the tensor.
-    w->direct = !t.rows.empty() && !quantized;
+    // Quantized here, rows need their whole row's magnitude first: produce()
+    // makes the tensor. Quantized already, its bytes are copied as stored.
+    w->direct = !t.rows.empty() && (!quantized || prequantized);
     for (std::size_t i = 0; i < t.sources.size(); ++i) {
       models::check_source(weights, t.sources[i], t.source_shapes.at(i));
       if (row_elems(t.source_shapes[i]) != cols) w->direct = false;  // rows of another width: leave it to produce()
@@ -450,7 +483,7 @@ void write_tensors(std::vector<std::unique_ptr<TensorWork>>& work, engine::Engin
 // as tensors of their own: made from the same produce()d rows the quantized
 // weight is (so both see the same magnitudes), split as the weight's rows are
 // (a row-parallel weight's rows are whole on every rank, and so are its scales).
-void add_scale_tensors(std::vector<models::CanonicalTensor>& tensors) {
+void add_scale_tensors(std::vector<models::CanonicalTensor>& tensors, const checkpoint::WeightSet& weights) {
   std::vector<models::CanonicalTensor> scales;
   for (const auto& t : tensors) {
     if (!tensor_names::is_projection(t.name)) continue;
@@ -461,6 +494,30 @@ void add_scale_tensors(std::vector<models::CanonicalTensor>& tensors) {
     s.layout = t.layout == models::Layout::row ? models::Layout::replicated : t.layout;
     s.sources = t.sources;
     s.source_shapes = t.source_shapes;
+    if (from_fp8_checkpoint(t, weights)) {
+      // Its sources, for the checks every source gets, are the scale tensors.
+      s.sources.clear();
+      s.source_shapes.clear();
+      for (const auto& src : t.sources) {
+        const std::string name = tensor_names::scale_of(src);
+        if (!weights.contains(name)) throw_error("FP8 checkpoint tensor '", src, "' has no '", name, "' (its scales)");
+        s.sources.push_back(name);
+        s.source_shapes.push_back(weights.get(name).shape);
+      }
+      // The checkpoint's own scales, row by row as the canonical rows are its sources' rows.
+      s.produce = [&weights, sources = t.sources, pieces = t.rows, source_shapes = t.source_shapes, rows] {
+        FloatTensor out({rows});
+        int64_t at = 0;
+        for (const models::RowPiece& p : pieces) {
+          const std::vector<float> per_row =
+              checkpoint_row_scales(weights, sources.at(p.source), source_shapes.at(p.source).at(0));
+          for (int64_t r = 0; r < p.rows; ++r) out.data()[at++] = per_row.at(static_cast<std::size_t>(p.first_row + r));
+        }
+        return out;
+      };
+      scales.push_back(std::move(s));
+      continue;
+    }
     s.produce = [produce = t.produce, rows, cols] {
       const FloatTensor full = produce();
       FloatTensor out({rows});
@@ -519,12 +576,26 @@ BuildReport build_engine(const BuildOptions& o) {
       dtype = DType::f32;
     }
   }
-  // An fp8 engine's other tensors and activations are 16-bit: bf16 unless asked.
-  if (o.quantization == engine::Quantization::fp8 && !o.dtype && dtype == DType::f32) dtype = DType::bf16;
-  check_quantization_target(o, dtype);
-
   std::vector<models::CanonicalTensor> tensors = adapter.tensors(spec, weights);
-  if (o.quantization == engine::Quantization::fp8) add_scale_tensors(tensors);
+  // A pre-quantized FP8 checkpoint builds an fp8 engine from its weights as stored.
+  engine::Quantization quantization = o.quantization;
+  const bool fp8_checkpoint = std::any_of(tensors.begin(), tensors.end(), [&](const models::CanonicalTensor& t) {
+    return from_fp8_checkpoint(t, weights);
+  });
+  if (fp8_checkpoint) {
+    if (config.raw().contains("quantization_config")) {
+      const auto& q = config.raw().at("quantization_config");
+      log_info("the checkpoint is FP8 (quantization_config: quant_method ", q.value("quant_method", "?"),
+               "): its E4M3 projections and scales are kept as stored");
+    }
+    quantization = engine::Quantization::fp8;
+  }
+  // An fp8 engine's other tensors and activations are 16-bit: bf16 unless asked.
+  if (quantization == engine::Quantization::fp8 && !o.dtype && dtype == DType::f32) dtype = DType::bf16;
+  BuildOptions checked = o;
+  checked.quantization = quantization;
+  check_quantization_target(checked, dtype);
+  if (quantization == engine::Quantization::fp8) add_scale_tensors(tensors, weights);
 
   // Every source must exist before anything is written, so the error comes first.
   std::set<std::string> used;
@@ -540,7 +611,10 @@ BuildReport build_engine(const BuildOptions& o) {
   BuildReport report;
   report.family = spec.family;
   for (const auto& name : weights.names()) {
-    if (!used.count(name) && !adapter.ignorable(name)) report.unused_checkpoint_tensors.push_back(name);
+    // An FP8 checkpoint's scales belong to the weights they scale (its
+    // static input_scale goes unused: activations are not quantized by it).
+    const bool fp8_scale = (name.ends_with(".weight_scale") || name.ends_with(".input_scale")) && fp8_checkpoint;
+    if (!used.count(name) && !adapter.ignorable(name) && !fp8_scale) report.unused_checkpoint_tensors.push_back(name);
   }
   if (!report.unused_checkpoint_tensors.empty()) {
     log_warn(report.unused_checkpoint_tensors.size(), " checkpoint tensor(s) not used by the ", spec.family,
@@ -549,17 +623,17 @@ BuildReport build_engine(const BuildOptions& o) {
 
   log_info("building ", spec.family, " (", spec.hf_architecture, ") for ", o.target.describe(), ": ", spec.num_layers,
            " layers, hidden ", spec.hidden_size, ", ", dtype_name(dtype),
-           o.quantization == engine::Quantization::fp8 ? ", projections in fp8 (E4M3, per-channel scales)" : "",
-           ", tp ", o.tensor_parallel);
+           quantization == engine::Quantization::fp8 ? ", projections in fp8 (E4M3, per-channel scales)" : "", ", tp ",
+           o.tensor_parallel);
   std::vector<std::unique_ptr<TensorWork>> work =
-      plan_tensors(tensors, weights, spec, dtype, o.quantization, o.tensor_parallel);
+      plan_tensors(tensors, weights, spec, dtype, quantization, o.tensor_parallel);
 
   engine::Manifest m;
   m.kiln_version = kVersion;
   m.spec = spec;
   m.target = o.target;
   m.dtype = dtype;
-  m.quantization = o.quantization;
+  m.quantization = quantization;
   m.source_dtype = DType::f32;
   if (auto name = config.torch_dtype()) parse_dtype(*name, &m.source_dtype);
   m.tensor_parallel = o.tensor_parallel;

@@ -195,7 +195,7 @@ void convert_from_f32(const float* src, DType dst_type, void* dst, std::size_t n
 }
 
 void convert(DType src_type, const void* src, DType dst_type, void* dst, std::size_t n) {
-  if (src_type == dst_type && is_float(src_type)) {
+  if (src_type == dst_type && (is_float(src_type) || src_type == DType::f8e4m3)) {  // E4M3: stored bytes kept
     std::memcpy(dst, src, n * dtype_size(src_type));
   } else if (dst_type == DType::f32) {
     convert_to_f32(src_type, src, static_cast<float*>(dst), n);

@@ -21,9 +21,10 @@ TensorView check_source(const checkpoint::WeightSet& weights, const std::string&
     throw_error("tensor '", name, "' in ", weights.file_of(name).string(), " has shape ", shape_str(view.shape),
                 " but config.json implies ", shape_str(expected));
   }
-  if (!is_float(view.dtype)) {
+  // E4M3: a pre-quantized checkpoint's projection, which the compiler copies as stored.
+  if (!is_float(view.dtype) && view.dtype != DType::f8e4m3) {
     throw_error("tensor '", name, "' in ", weights.file_of(name).string(), " has unsupported dtype ",
-                dtype_name(view.dtype), " (expected fp32, fp16, bf16 or fp64)");
+                dtype_name(view.dtype), " (expected fp32, fp16, bf16, fp64, or F8_E4M3 in an FP8 checkpoint)");
   }
   return view;
 }
