@@ -35,7 +35,8 @@ def main():
     # does (docs/verification.md, "Rotary frequencies"); the arithmetic is float64.
     model = transformers.AutoModelForCausalLM.from_pretrained(args.model, dtype="auto",
                                                               attn_implementation="eager")
-    model = model.to(torch.float64).eval()
+    # from_pretrained keeps buffers in fp32: the explicit cast rounds inv_freq too.
+    model = model.to(model.dtype).to(torch.float64).eval()
     nll, chunks = [], 0
     for c in range(max(len(ids) // body, 1)):
         chunk = lead + ids[c * body:(c + 1) * body]

@@ -166,7 +166,7 @@ int64_t row_elems(const Shape& shape) {
 // or the checkpoint is refused.
 bool from_fp8_checkpoint(const models::CanonicalTensor& t, const checkpoint::WeightSet& weights) {
   std::size_t fp8 = 0;
-  for (const auto& src : t.sources) fp8 += weights.get(src).dtype == DType::f8e4m3;
+  for (const auto& src : t.sources) fp8 += weights.contains(src) && weights.get(src).dtype == DType::f8e4m3;
   if (fp8 == 0) return false;
   if (!tensor_names::is_projection(t.name) || fp8 != t.sources.size() || t.rows.empty()) {
     throw_error("tensor '", t.sources.front(), "' is F8_E4M3, but kiln reads FP8 checkpoints only for the attention ",
@@ -392,7 +392,7 @@ void write_chunk(const Chunk& c, engine::EngineWriter& writer, std::vector<std::
     const std::size_t src_size = dtype_size(src_dtype);
     int64_t local = e - job.starts[i];
     const int64_t local_end = std::min(c.end - job.starts[i], r.numel());
-    if (w.stored == DType::f8e4m3) {  // row by row, each with its scale (runs of produce()d rows)
+    if (w.stored == DType::f8e4m3 && !w.direct) {  // quantized here: row by row, each with its scale
       const auto* values = static_cast<const float*>(in->views[r.source].data);
       while (local < local_end) {
         const int64_t row = local / r.cols, col = local % r.cols;

@@ -21,7 +21,8 @@ float e4m3_to_f32(uint8_t code) {
 uint8_t f32_to_e4m3(float value) {
   const uint8_t sign = std::signbit(value) ? 0x80 : 0;
   const double a = std::fabs(static_cast<double>(value));
-  if (!(a < 464.0)) return sign | kE4m3Nan;  // NaN, infinities, and beyond the last rounding interval
+  // NaN, infinities, and what would round to 480 (464 itself is a tie, to 448)
+  if (!(a <= 464.0)) return sign | kE4m3Nan;
   // Exact in double: a x 2^k for the k that puts the kept bits before the
   // point; nearbyint rounds ties to even (the default rounding mode).
   if (a < std::ldexp(1.0, -6)) {  // subnormal: units of 2^-9; 8 of them is the smallest normal, 0x08

@@ -14,9 +14,9 @@ inline constexpr float kE4m3Max = 448.0f;
 inline constexpr uint8_t kE4m3Nan = 0x7f;
 
 float e4m3_to_f32(uint8_t code);
-// Round to nearest, ties to even. As PyTorch's cast, magnitudes from 464
-// (halfway between 448 and the 480 the format lacks) and NaN or infinite
-// inputs give NaN: nothing saturates silently.
+// Round to nearest, ties to even. As PyTorch's cast, magnitudes above 464
+// (halfway between 448 and the 480 the format lacks; 464 itself ties to 448)
+// and NaN or infinite inputs give NaN: nothing saturates silently.
 uint8_t f32_to_e4m3(float value);
 
 // Per-row quantization, the FP8 weights' layout: scale[r] = max |row r| / 448
