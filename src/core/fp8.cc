@@ -1,6 +1,7 @@
 #include "core/fp8.h"
 
 #include <cmath>
+#include <cstring>
 
 namespace kiln {
 
@@ -19,22 +20,27 @@ float e4m3_to_f32(uint8_t code) {
 }
 
 uint8_t f32_to_e4m3(float value) {
-  const uint8_t sign = std::signbit(value) ? 0x80 : 0;
-  const double a = std::fabs(static_cast<double>(value));
-  // NaN, infinities, and what would round to 480 (464 itself is a tie, to 448)
-  if (!(a <= 464.0)) return sign | kE4m3Nan;
-  // Exact in double: a x 2^k for the k that puts the kept bits before the
-  // point; nearbyint rounds ties to even (the default rounding mode).
-  if (a < std::ldexp(1.0, -6)) {  // subnormal: units of 2^-9; 8 of them is the smallest normal, 0x08
-    return sign | static_cast<uint8_t>(std::nearbyint(std::ldexp(a, 9)));
+  // Integer arithmetic on the fp32 bits (a build converts billions of weights):
+  // round the 23-bit mantissa to 3 bits to nearest even by adding just under
+  // half of the dropped part plus the kept part's last bit, letting a carry
+  // move into the exponent, then rebias the exponent from 127 to 7.
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  const uint8_t sign = static_cast<uint8_t>(bits >> 24) & 0x80;
+  const uint32_t a = bits & 0x7fffffffu;
+  constexpr uint32_t k464 = 0x43e80000u;        // NaN, infinities, and what would round to 480 (464 ties to 448)
+  constexpr uint32_t kMinNormal = 0x3c800000u;  // 2^-6
+  if (!(a <= k464)) return sign | kE4m3Nan;
+  if (a < kMinNormal) {
+    // Subnormal: units of 2^-9, rounded by the FPU's own ties-to-even on an
+    // add that leaves no bits below the units place (2^23 x 2^-9 = 2^14).
+    float magnitude;
+    std::memcpy(&magnitude, &a, sizeof magnitude);
+    const float rounded = (magnitude + 16384.0f) - 16384.0f;  // a multiple of 2^-9 in [0, 2^-6]
+    return sign | static_cast<uint8_t>(rounded * 512.0f);
   }
-  int e;
-  std::frexp(a, &e);  // a = f x 2^e, f in [0.5, 1): the leading bit is 2^(e-1)
-  const int exponent = e - 1;
-  const auto steps = static_cast<int>(std::nearbyint(std::ldexp(a, 3 - exponent)));  // in [8, 16]
-  const int biased = exponent + 7 + (steps == 16);
-  const int mantissa = steps == 16 ? 0 : steps - 8;
-  return sign | static_cast<uint8_t>(biased << 3 | mantissa);
+  const uint32_t r = a + 0x7ffffu + ((a >> 20) & 1u);
+  return sign | static_cast<uint8_t>((r >> 20) - ((127u - 7u) << 3));
 }
 
 float e4m3_row_scale(const float* row, int64_t cols) {
