@@ -14,7 +14,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:-llama2-7b} batches=${2:-1}
 export LD_LIBRARY_PATH="$PWD/.carry/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-kiln=.carry/bin/kiln work=${WORK:-/dev/shm/kiln-fp8} out=${OUT:-/tmp/kiln-fp8}
+# Not $OUT: the device tool brings back only a few files from there.
+kiln=.carry/bin/kiln work=${WORK:-/dev/shm/kiln-fp8} out=${FP8_BENCH_OUT:-/tmp/kiln-fp8}
 mkdir -p "$work" "$out"
 ckpt="$work/$preset"
 [ -f "$ckpt/config.json" ] ||
