@@ -122,6 +122,7 @@ constexpr std::size_t kDirectBytes = 64u << 10;  // same-dtype spans from this s
 struct Run {
   std::size_t source;
   int64_t first_row, rows, row_elems, col_begin, cols;
+  int64_t canonical_row;  // the canonical tensor's row that first_row is (row scales are indexed by it)
   int64_t numel() const { return rows * cols; }
 };
 
@@ -192,6 +193,25 @@ std::vector<float> checkpoint_row_scales(const checkpoint::WeightSet& weights, c
               " rows (per-channel); block-wise scales are not supported");
 }
 
+// E4M3 scales of each canonical row of a float tensor that is rows of its
+// sources (CanonicalTensor::rows), read a row at a time: the whole tensor is
+// never held in fp32.
+std::vector<float> row_scales_from_sources(const models::CanonicalTensor& t, const checkpoint::WeightSet& weights) {
+  const int64_t cols = row_elems(t.shape);
+  std::vector<float> scales, row(static_cast<std::size_t>(cols));
+  scales.reserve(static_cast<std::size_t>(t.shape.at(0)));
+  for (const models::RowPiece& p : t.rows) {
+    const TensorView v = models::check_source(weights, t.sources.at(p.source), t.source_shapes.at(p.source));
+    const std::size_t size = dtype_size(v.dtype);
+    for (int64_t r = p.first_row; r < p.first_row + p.rows; ++r) {
+      convert(v.dtype, static_cast<const std::byte*>(v.data) + static_cast<std::size_t>(r * cols) * size, DType::f32,
+              row.data(), row.size());
+      scales.push_back(e4m3_row_scale(row.data(), cols));
+    }
+  }
+  return scales;
+}
+
 // Checks every source (presence, shape, float dtype) and plans every (tensor, rank).
 std::vector<std::unique_ptr<TensorWork>> plan_tensors(const std::vector<models::CanonicalTensor>& tensors,
                                                       const checkpoint::WeightSet& weights, const ModelSpec& spec,
@@ -205,12 +225,13 @@ std::vector<std::unique_ptr<TensorWork>> plan_tensors(const std::vector<models::
     // are tiny, and rounding them moves results (a router's choice is discrete).
     const bool keep_fp32 = t.shape.size() != 2 || t.name.ends_with(tensor_names::kRouterWeight);
     const bool quantized = quantization == engine::Quantization::fp8 && tensor_names::is_projection(t.name);
-    const bool prequantized = from_fp8_checkpoint(t, weights);
+    from_fp8_checkpoint(t, weights);  // refuses E4M3 sources that cannot be copied as rows
     w->stored = keep_fp32 ? DType::f32 : quantized ? DType::f8e4m3 : dtype;
     const int64_t cols = row_elems(t.shape);
-    // Quantized here, rows need their whole row's magnitude first: produce()
-    // makes the tensor. Quantized already, its bytes are copied as stored.
-    w->direct = !t.rows.empty() && (!quantized || prequantized);
+    // Quantized here, each row is converted with its row's scale (computed
+    // first, from the same source rows); quantized already, its bytes are
+    // copied as stored. Either way rows come straight from the checkpoint.
+    w->direct = !t.rows.empty();
     for (std::size_t i = 0; i < t.sources.size(); ++i) {
       models::check_source(weights, t.sources[i], t.source_shapes.at(i));
       if (row_elems(t.source_shapes[i]) != cols) w->direct = false;  // rows of another width: leave it to produce()
@@ -220,7 +241,7 @@ std::vector<std::unique_ptr<TensorWork>> plan_tensors(const std::vector<models::
       Job job{rank, slice.shape, 0, {}, {}, shape_numel(slice.shape)};
       for (const auto& [first, count] : slice.rows) {
         if (!w->direct) {
-          job.runs.push_back({0, first, count, cols, slice.col_begin, slice.cols});
+          job.runs.push_back({0, first, count, cols, slice.col_begin, slice.cols, first});
           continue;
         }
         // The canonical rows [first, first + count) through the pieces they come from.
@@ -229,7 +250,8 @@ std::vector<std::unique_ptr<TensorWork>> plan_tensors(const std::vector<models::
           const int64_t piece_end = piece_begin + p.rows;
           const int64_t b = std::max(first, piece_begin), e = std::min(first + count, piece_end);
           if (b < e) {
-            job.runs.push_back({p.source, p.first_row + (b - piece_begin), e - b, cols, slice.col_begin, slice.cols});
+            job.runs.push_back(
+                {p.source, p.first_row + (b - piece_begin), e - b, cols, slice.col_begin, slice.cols, b});
           }
           piece_begin = piece_end;
         }
@@ -351,6 +373,9 @@ std::shared_ptr<const Inputs> load_inputs(const TensorWork& w) {
     for (std::size_t i = 0; i < t.sources.size(); ++i) {
       in->views.push_back(models::check_source(*w.weights, t.sources[i], t.source_shapes[i]));
     }
+    if (w.stored == DType::f8e4m3 && in->views.front().dtype != DType::f8e4m3) {
+      in->row_scales = row_scales_from_sources(t, *w.weights);
+    }
     return in;
   }
   in->produced = t.produce();
@@ -392,14 +417,17 @@ void write_chunk(const Chunk& c, engine::EngineWriter& writer, std::vector<std::
     const std::size_t src_size = dtype_size(src_dtype);
     int64_t local = e - job.starts[i];
     const int64_t local_end = std::min(c.end - job.starts[i], r.numel());
-    if (w.stored == DType::f8e4m3 && !w.direct) {  // quantized here: row by row, each with its scale
-      const auto* values = static_cast<const float*>(in->views[r.source].data);
+    if (w.stored == DType::f8e4m3 && src_dtype != DType::f8e4m3) {  // quantized here: row by row, with its scale
+      std::vector<float> values;
       while (local < local_end) {
         const int64_t row = local / r.cols, col = local % r.cols;
         const int64_t take = std::min(r.cols - col, local_end - local);
-        const float scale = in->row_scales.at(static_cast<std::size_t>(r.first_row + row));
-        sink.put_e4m3(values + (r.first_row + row) * r.row_elems + r.col_begin + col, static_cast<std::size_t>(take),
-                      scale);
+        const float scale = in->row_scales.at(static_cast<std::size_t>(r.canonical_row + row));
+        values.resize(static_cast<std::size_t>(take));
+        convert(src_dtype,
+                base + static_cast<std::size_t>((r.first_row + row) * r.row_elems + r.col_begin + col) * src_size,
+                DType::f32, values.data(), values.size());
+        sink.put_e4m3(values.data(), values.size(), scale);
         local += take;
       }
     } else if (r.cols == r.row_elems) {  // whole rows: one contiguous span
@@ -513,6 +541,15 @@ void add_scale_tensors(std::vector<models::CanonicalTensor>& tensors, const chec
               checkpoint_row_scales(weights, sources.at(p.source), source_shapes.at(p.source).at(0));
           for (int64_t r = 0; r < p.rows; ++r) out.data()[at++] = per_row.at(static_cast<std::size_t>(p.first_row + r));
         }
+        return out;
+      };
+      scales.push_back(std::move(s));
+      continue;
+    }
+    if (!t.rows.empty()) {  // rows of its sources: read a row at a time, as the weight's chunks do
+      s.produce = [&weights, t, rows] {
+        FloatTensor out({rows});
+        out.values = row_scales_from_sources(t, weights);
         return out;
       };
       scales.push_back(std::move(s));
