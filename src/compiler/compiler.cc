@@ -570,13 +570,14 @@ void add_scale_tensors(std::vector<models::CanonicalTensor>& tensors, const chec
 void check_quantization_target(const BuildOptions& o, DType dtype) {
   if (o.quantization != engine::Quantization::fp8) return;
   if (o.target.backend != "cuda") {
-    throw_error("--quantize fp8 builds for NVIDIA GPUs with FP8 tensor cores (--target cuda, sm_89 or later: Ada, ",
-                "Hopper, Blackwell); the ", o.target.backend, " target runs unquantized engines only");
+    throw_error("--quantize fp8 (option.quantize=fp8) builds for NVIDIA GPUs with FP8 tensor cores (--target cuda, ",
+                "sm_89 or later: Ada, Hopper, Blackwell); the ", o.target.backend,
+                " target runs unquantized engines only");
   }
   const int arch = o.target.arch.starts_with("sm_") ? std::atoi(o.target.arch.c_str() + 3) : 0;
   if (arch < 89) {
-    throw_error("--quantize fp8 needs FP8 tensor cores (sm_89 or later: Ada, Hopper, Blackwell); the target is ",
-                o.target.describe());
+    throw_error("--quantize fp8 (option.quantize=fp8) needs FP8 tensor cores (sm_89 or later: Ada, Hopper, ",
+                "Blackwell); the target is ", o.target.describe());
   }
   if (dtype == DType::f32) {
     throw_error("--quantize fp8 keeps its unquantized tensors and activations in 16 bits: use --dtype bf16 or fp16, ",
