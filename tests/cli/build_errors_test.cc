@@ -128,6 +128,19 @@ TEST_F(BuildErrors, MalformedTuneRefused) {
   EXPECT_THAT(r.output, HasSubstr("--tune"));
 }
 
+TEST_F(BuildErrors, QuantizationRefusedWhereItCannotRun) {
+  make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
+  expect_refused(build("--quantize int3"), "--quantize int3: kiln builds fp8");
+  expect_refused(build("--quantize fp8 --target cpu"), "the cpu target runs unquantized engines only");
+  expect_refused(build("--quantize fp8 --target cuda:sm_86"), "needs FP8 tensor cores (sm_89 or later");
+  // Where it can: an sm_90 engine, built here without the GPU, says so.
+  const auto r = build("--quantize fp8 --target cuda:sm_90 --tune off");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto inspect = run_kiln("inspect --check " + engine().string());
+  EXPECT_THAT(inspect.output, HasSubstr("quantization  fp8: attention and MLP projections in E4M3"));
+  EXPECT_THAT(inspect.output, HasSubstr("checksums     ok"));
+}
+
 TEST_F(BuildErrors, MalformedTargetRefused) {
   make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
   expect_refused(build("--target cuda:ampere"), "expected cuda:sm_<major><minor>");
