@@ -60,7 +60,8 @@ std::vector<int64_t> GemmPlan::buckets(int64_t max_m) {
   return b;
 }
 
-GemmPlan GemmPlan::for_engine(const ModelSpec& s, int tp, const engine::Limits& limits, DType dtype) {
+GemmPlan GemmPlan::for_engine(const ModelSpec& s, int tp, const engine::Limits& limits, DType dtype,
+                              engine::Quantization quantization) {
   GemmPlan plan;
   plan.dtype = dtype;
   if (dtype != DType::f16 && dtype != DType::bf16) {
@@ -76,6 +77,7 @@ GemmPlan GemmPlan::for_engine(const ModelSpec& s, int tp, const engine::Limits& 
     const char* name;
     int64_t n, k, max_m;
     bool accumulate;
+    bool projection = true;  // quantized in an FP8 engine (the LM head is not)
   };
   std::vector<Use> uses = {{"qkv", q + 2 * kv, H, step_rows, false}, {"out", H, q, step_rows, true}};
   if (s.num_experts > 0) {
@@ -91,13 +93,14 @@ GemmPlan GemmPlan::for_engine(const ModelSpec& s, int tp, const engine::Limits& 
     uses.push_back({"down", H, I, step_rows, true});
   }
   // The LM head runs the rows whose next token is wanted: one per sequence.
-  uses.push_back({"lm_head", s.vocab_size, H, limits.max_batch_size, false});
+  uses.push_back({"lm_head", s.vocab_size, H, limits.max_batch_size, false, false});
   for (const Use& u : uses) {
     if (buckets(u.max_m).empty() || u.n <= 0 || u.k <= 0) continue;
+    const DType operands = u.projection && quantization == engine::Quantization::fp8 ? DType::f8e4m3 : dtype;
     auto same = std::find_if(plan.problems.begin(), plan.problems.end(),
-                             [&](const GemmProblem& p) { return p.n == u.n && p.k == u.k; });
+                             [&](const GemmProblem& p) { return p.n == u.n && p.k == u.k && p.dtype == operands; });
     if (same == plan.problems.end()) {
-      plan.problems.push_back(GemmProblem{{u.name}, u.n, u.k, u.max_m, u.accumulate, {}});
+      plan.problems.push_back(GemmProblem{{u.name}, u.n, u.k, u.max_m, u.accumulate, {}, operands});
     } else {
       same->uses.push_back(u.name);
       same->max_m = std::max(same->max_m, u.max_m);
@@ -108,7 +111,7 @@ GemmPlan GemmPlan::for_engine(const ModelSpec& s, int tp, const engine::Limits& 
 }
 
 GemmPlan GemmPlan::for_manifest(const engine::Manifest& m) {
-  GemmPlan plan = for_engine(m.spec, m.tensor_parallel, m.limits, m.dtype);
+  GemmPlan plan = for_engine(m.spec, m.tensor_parallel, m.limits, m.dtype, m.quantization);
   plan.arch = m.target.arch;
   return plan;
 }
@@ -130,6 +133,7 @@ json GemmPlan::to_json() const {
                              {"k", p.k},
                              {"max_m", p.max_m},
                              {"accumulate", p.accumulate},
+                             {"dtype", dtype_name(p.dtype)},
                              {"choices", choices_json}});
   }
   json j = {{"version", kFormatVersion},
@@ -174,6 +178,11 @@ GemmPlan GemmPlan::from_json(const json& j) {
       p.k = pj.at("k").get<int64_t>();
       p.max_m = pj.at("max_m").get<int64_t>();
       p.accumulate = pj.value("accumulate", false);
+      // Plans from before FP8 engines hold only the engine's dtype.
+      p.dtype = plan.dtype;
+      if (pj.contains("dtype") && !parse_dtype(pj.at("dtype").get<std::string>(), &p.dtype)) {
+        throw_error("problem n=", p.n, " k=", p.k, " has unknown dtype '", pj.at("dtype").get<std::string>(), "'");
+      }
       for (const json& cj : pj.at("choices")) {
         GemmChoice c;
         c.m = cj.at("m").get<int64_t>();
@@ -204,16 +213,16 @@ GemmPlan GemmPlan::from_kernel_choices(const json& kernel_choices) {
   return from_json(kernel_choices.at(kGemmChoicesKey));
 }
 
-const GemmProblem* GemmPlan::find(int64_t n, int64_t k) const {
+const GemmProblem* GemmPlan::find(int64_t n, int64_t k, std::optional<DType> d) const {
   for (const GemmProblem& p : problems) {
-    if (p.n == n && p.k == k) return &p;
+    if (p.n == n && p.k == k && p.dtype == d.value_or(dtype)) return &p;
   }
   return nullptr;
 }
 
 const GemmChoice* GemmPlan::lookup(int64_t n, int64_t k, int64_t m, DType d) const {
-  if (!tuned || d != dtype) return nullptr;
-  const GemmProblem* p = find(n, k);
+  if (!tuned) return nullptr;
+  const GemmProblem* p = find(n, k, d);
   if (p == nullptr) return nullptr;
   auto it = std::lower_bound(p->choices.begin(), p->choices.end(), m,
                              [](const GemmChoice& c, int64_t rows) { return c.m < rows; });

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ struct GemmProblem {
   int64_t max_m = 0;                // the most rows it runs with
   bool accumulate = false;          // beta = 1 (adds into the residual) in at least one use
   std::vector<GemmChoice> choices;  // ascending m; empty when not tuned
+  // The operands' dtype: the engine's, or f8e4m3 for an FP8 engine's
+  // projections (x quantized per row, both operands scaled by vectors).
+  DType dtype = DType::f16;
 };
 
 class GemmPlan {
@@ -73,7 +77,10 @@ class GemmPlan {
   // (or up), down (or the experts'), and lm_head, which runs only the logit
   // rows (up to max_batch_size). Products of up to 8 rows are left out, and
   // fp32 engines have none (their products are cublasSgemm, exact fp32).
-  static GemmPlan for_engine(const ModelSpec& spec, int tensor_parallel, const engine::Limits& limits, DType dtype);
+  // With Quantization::fp8 the projections are E4M3 products; the LM head
+  // keeps the engine's dtype.
+  static GemmPlan for_engine(const ModelSpec& spec, int tensor_parallel, const engine::Limits& limits, DType dtype,
+                             engine::Quantization quantization = engine::Quantization::none);
   static GemmPlan for_manifest(const engine::Manifest& manifest);
 
   // The m buckets for products of up to max_m rows: 16, 32, 64, ... below
@@ -91,13 +98,15 @@ class GemmPlan {
   // smallest tuned bucket >= m; null when there is none (not tuned, another
   // shape or dtype, more rows than were tuned).
   const GemmChoice* lookup(int64_t n, int64_t k, int64_t m, DType dtype) const;
-  const GemmProblem* find(int64_t n, int64_t k) const;
+  // The problem of an [n, k] weight of `dtype` (the plan's dtype when
+  // nullopt); null when there is none.
+  const GemmProblem* find(int64_t n, int64_t k, std::optional<DType> dtype = std::nullopt) const;
 
   // Totals over every choice: how many, and the mean of default_us / us.
   int tuned_choices() const;
   double mean_speedup() const;
 
-  DType dtype = DType::f16;
+  DType dtype = DType::f16;  // the engine's dtype
   std::vector<GemmProblem> problems;
   bool tuned = false;
   std::string reason;  // why not, when not tuned

@@ -80,6 +80,46 @@ TEST(GemmPlan, Llama7bProblems) {
   for (const GemmProblem& p : plan.problems) EXPECT_TRUE(p.choices.empty());
 }
 
+TEST(GemmPlan, Fp8EnginesRunTheProjectionsInE4m3AndTheLmHeadIn16Bits) {
+  const GemmPlan plan = GemmPlan::for_engine(llama2_7b(), 1, limits(64, 4096), DType::bf16, engine::Quantization::fp8);
+  EXPECT_EQ(plan.dtype, DType::bf16);
+  ASSERT_EQ(plan.problems.size(), 5u);
+  for (const auto& [n, k] :
+       {std::pair<int64_t, int64_t>{3 * 4096, 4096}, {4096, 4096}, {2 * 11008, 4096}, {4096, 11008}}) {
+    EXPECT_NE(plan.find(n, k, DType::f8e4m3), nullptr) << n << "x" << k;
+    EXPECT_EQ(plan.find(n, k), nullptr) << n << "x" << k;  // not a bf16 product
+  }
+  EXPECT_EQ(problem(plan, 32000, 4096).dtype, DType::bf16);
+  EXPECT_EQ(plan.find(32000, 4096, DType::f8e4m3), nullptr);
+}
+
+TEST(GemmPlan, OneShapeInTwoDtypesIsTwoProblems) {
+  // A vocabulary as wide as the MLP: the LM head (bf16) and gate_up (E4M3) share (n, k).
+  ModelSpec s = llama2_7b();
+  s.vocab_size = 2 * 11008;
+  const GemmPlan fp8 = GemmPlan::for_engine(s, 1, limits(64, 4096), DType::bf16, engine::Quantization::fp8);
+  EXPECT_EQ(fp8.problems.size(), 5u);
+  EXPECT_THAT(fp8.find(2 * 11008, 4096, DType::f8e4m3)->uses, ElementsAre("gate_up"));
+  EXPECT_THAT(fp8.find(2 * 11008, 4096, DType::bf16)->uses, ElementsAre("lm_head"));
+  const GemmPlan bf16 = GemmPlan::for_engine(s, 1, limits(64, 4096), DType::bf16);
+  EXPECT_EQ(bf16.problems.size(), 4u);
+  EXPECT_THAT(bf16.find(2 * 11008, 4096)->uses, ElementsAre("gate_up", "lm_head"));
+}
+
+TEST(GemmPlan, ProblemDtypesRoundTripAndOldPlansTakeTheEngines) {
+  GemmPlan plan = GemmPlan::for_engine(llama2_7b(), 1, limits(64, 4096), DType::f16, engine::Quantization::fp8);
+  nlohmann::json j = plan.to_json();
+  const GemmPlan back = GemmPlan::from_json(j);
+  EXPECT_NE(back.find(4096, 11008, DType::f8e4m3), nullptr);
+  EXPECT_NE(back.find(32000, 4096, DType::f16), nullptr);
+  // A plan written before FP8 engines names no problem's dtype: each is the engine's.
+  for (auto& p : j["problems"]) p.erase("dtype");
+  const GemmPlan old = GemmPlan::from_json(j);
+  for (const GemmProblem& p : old.problems) EXPECT_EQ(p.dtype, DType::f16);
+  j["problems"][0]["dtype"] = "fp7";
+  EXPECT_THAT(error_of([&] { GemmPlan::from_json(j); }), HasSubstr("unknown dtype 'fp7'"));
+}
+
 TEST(GemmPlan, StepRowsAreTheLargerLimit) {
   // max_batch_size above max_num_tokens: decode steps reach it.
   const GemmPlan plan = GemmPlan::for_engine(llama2_7b(), 1, limits(256, 128), DType::bf16);

@@ -199,6 +199,10 @@ class CudaBackend final : public Backend {
     // KILN_CUDA_PREFILL=cores keeps 16-bit prefill attention on CUDA cores (for comparison).
     const char* prefill = std::getenv("KILN_CUDA_PREFILL");
     prefill_on_tensor_cores_ = !(prefill && std::string_view(prefill) == "cores");
+    // KILN_CUDA_FP8_GEMM=off: FP8 weights above the gemv's rows run as
+    // dequantized 16-bit products (activations unquantized), for comparison.
+    const char* fp8_gemm = std::getenv("KILN_CUDA_FP8_GEMM");
+    fp8_gemm_ = !(fp8_gemm && std::string_view(fp8_gemm) == "off");
     gemm_ = std::make_unique<cuda::CudaGemm>(stream_, std::move(gemm_plan));
   }
 
@@ -217,10 +221,6 @@ class CudaBackend final : public Backend {
 
   Weight upload(const TensorView& host) override {
     const std::size_t bytes = static_cast<std::size_t>(host.numel()) * dtype_size(host.dtype);
-    // A quantized weight is dequantized for prefill's 16-bit products into
-    // one buffer sized for the largest, allocated now rather than during a
-    // recorded step.
-    if (host.dtype == DType::f8e4m3) dequantized_.get(bytes * 2, "dequantized FP8 weights");
     auto memory = device_alloc(bytes, "weights");
     staging_.copy(memory.get(), host.data, bytes, stream_);
     return Weight{host.dtype, host.shape, memory.get(), memory, nullptr, nullptr};
@@ -432,8 +432,29 @@ class CudaBackend final : public Backend {
       return;
     }
     if (w.dtype == DType::f8e4m3) {
-      // Prefill on an FP8 weight: the 16-bit product of its dequantized copy
-      // (the FP8 tensor-core GEMM is still to come).
+      // Above the gemv's rows: x quantized per row, then cuBLASLt's E4M3
+      // tensor-core product scaled by both operands' scale vectors.
+      if (fp8_gemm_) {
+        const std::size_t q_bytes = (static_cast<std::size_t>(rows * k) + 255) / 256 * 256;
+        char* q = static_cast<char*>(
+            operand_.get(q_bytes + static_cast<std::size_t>(rows) * sizeof(float), "a quantized GEMM operand"));
+        auto* x_scale = reinterpret_cast<float*>(q + q_bytes);
+        {
+          auto timed = profile_.scope("quantize", stream_);
+          cuda::quantize_rows_e4m3(x, rows, k, q, x_scale, stream_);
+        }
+        bool ran = false;
+        {
+          auto timed = profile_.scope("gemm_fp8", stream_);
+          ran = gemm_->run(q, w.data, DType::f8e4m3, rows, n, k, out, accumulate, x_scale, w.scale);
+        }
+        if (ran) {
+          if (b) cuda::add_bias(out, b, rows, n, stream_);
+          return;
+        }
+      }
+      // No E4M3 product for this shape (or KILN_CUDA_FP8_GEMM=off): the
+      // 16-bit product of the weight's dequantized copy.
       Weight wide = w;
       wide.dtype = compute_dtype_;
       wide.scale = nullptr;
@@ -730,6 +751,7 @@ class CudaBackend final : public Backend {
   // Counts moves of any buffer a recorded step may hold the address of.
   int64_t generation_ = 0;
   bool graphs_enabled_ = true;
+  bool fp8_gemm_ = true;
   bool prefill_on_tensor_cores_ = true;
   std::unordered_map<int64_t, Recording> recordings_;
   int64_t rows_ = 0, decode_count_ = 0, tile_count_ = 0, logit_count_ = 0, summary_rows_ = 0;

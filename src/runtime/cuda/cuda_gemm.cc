@@ -17,7 +17,8 @@ cudaDataType_t operand_type(DType d) {
   switch (d) {
     case DType::f16: return CUDA_R_16F;
     case DType::bf16: return CUDA_R_16BF;
-    default: throw_error("internal: cuBLASLt GEMMs take fp16 or bf16 operands, not ", dtype_name(d));
+    case DType::f8e4m3: return CUDA_R_8F_E4M3;
+    default: throw_error("internal: cuBLASLt GEMMs take fp16, bf16 or E4M3 operands, not ", dtype_name(d));
   }
 }
 
@@ -48,6 +49,16 @@ GemmDescriptors::GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype) {
         "cublasLtMatmulDescSetAttribute");
   check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb),
         "cublasLtMatmulDescSetAttribute");
+  if (dtype == DType::f8e4m3) {
+    // One fp32 scale per row of D's column-major A (a weight row) and per
+    // column of B (an activation row); the algorithm is chosen with the modes set.
+    scaled_ = true;
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof mode),
+          "cublasLtMatmulDescSetAttribute (A scale mode)");
+    check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof mode),
+          "cublasLtMatmulDescSetAttribute (B scale mode)");
+  }
   const auto un = static_cast<uint64_t>(n), uk = static_cast<uint64_t>(k), um = static_cast<uint64_t>(m);
   check(cublasLtMatrixLayoutCreate(&a_, t, uk, un, k), "cublasLtMatrixLayoutCreate");
   check(cublasLtMatrixLayoutCreate(&b_, t, uk, um, k), "cublasLtMatrixLayoutCreate");
@@ -91,8 +102,18 @@ cublasStatus_t GemmDescriptors::validate(cublasLtHandle_t lt, const cublasLtMatm
 }
 
 cublasStatus_t GemmDescriptors::run(cublasLtHandle_t lt, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w,
-                                    float* out, bool accumulate, void* workspace, cudaStream_t stream) const {
+                                    float* out, bool accumulate, void* workspace, cudaStream_t stream,
+                                    const float* x_scale, const float* w_scale) const {
   const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
+  if (scaled_) {
+    // The pointers are read when the product is enqueued (and recorded with it in a graph).
+    cublasStatus_t s =
+        cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale, sizeof w_scale);
+    if (s == CUBLAS_STATUS_SUCCESS) {
+      s = cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale, sizeof x_scale);
+    }
+    if (s != CUBLAS_STATUS_SUCCESS) return s;
+  }
   return cublasLtMatmul(lt, op_, &alpha, w, a_, x, b_, &beta, out, c_, out, c_, &algo, workspace, kGemmWorkspaceBytes,
                         stream);
 }
@@ -118,6 +139,7 @@ std::optional<GemmAlgo> algo_attributes(const cublasLtMatmulAlgo_t& algo) {
 
 cublasStatus_t algo_from_attributes(cublasLtHandle_t lt, DType dtype, const GemmAlgo& a, cublasLtMatmulAlgo_t* algo) {
   const cudaDataType_t t = operand_type(dtype);
+  // Matches GemmDescriptors: compute and scale fp32, C and D fp32.
   cublasStatus_t s =
       cublasLtMatmulAlgoInit(lt, CUBLAS_COMPUTE_32F, CUDA_R_32F, t, t, CUDA_R_32F, CUDA_R_32F, a.id, algo);
   if (s == CUBLAS_STATUS_SUCCESS) s = set(algo, CUBLASLT_ALGO_CONFIG_TILE_ID, a.tile_id);
@@ -201,13 +223,14 @@ const CudaGemm::Prepared& CudaGemm::prepare(const Key& key) {
 }
 
 bool CudaGemm::run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out,
-                   bool accumulate) {
+                   bool accumulate, const float* x_scale, const float* w_scale) {
   // The tuned algorithms assume cudaMalloc's alignment.
   const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 != 0; };
   if (misaligned(x) || misaligned(w) || misaligned(out)) return false;
   const Prepared& p = prepare(Key{n, k, m, dtype});
   if (!p.usable) return false;
-  check(p.descriptors->run(lt_, p.algo, x, w, out, accumulate, workspace_, stream_), "cublasLtMatmul");
+  check(p.descriptors->run(lt_, p.algo, x, w, out, accumulate, workspace_, stream_, x_scale, w_scale),
+        "cublasLtMatmul");
   return true;
 }
 

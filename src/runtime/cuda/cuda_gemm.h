@@ -33,9 +33,13 @@ inline constexpr std::size_t kGemmWorkspaceBytes = std::size_t{32} << 20;
 int64_t cublaslt_version();
 
 // The cuBLASLt descriptors of one product as the runtime runs it: row-major
-// out[m, n] (fp32) = x[m, k] * W[n, k]^T, with x and W in `dtype` (fp16 or
-// bf16), fp32 accumulation and scale. In cuBLASLt's column-major terms:
-// D[n, m] = op(A)^T B with A = W stored [k, n], B = x stored [k, m], C = D = out.
+// out[m, n] (fp32) = x[m, k] * W[n, k]^T, with x and W in `dtype` (fp16,
+// bf16 or f8e4m3), fp32 accumulation and scale. In cuBLASLt's column-major
+// terms: D[n, m] = op(A)^T B with A = W stored [k, n], B = x stored [k, m],
+// C = D = out. E4M3 operands are scaled by vectors (outer-vector scaling):
+// out[i][j] = w_scale[j] x x_scale[i] x sum_k x[i][k] W[j][k], w_scale the
+// weight's per-output-feature scales, x_scale the per-row scales x was
+// quantized with.
 class GemmDescriptors {
  public:
   GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype);
@@ -49,10 +53,13 @@ class GemmDescriptors {
   // cublasLtMatmulAlgoCheck for this shape; on success *workspace is what the algorithm needs.
   cublasStatus_t validate(cublasLtHandle_t lt, const cublasLtMatmulAlgo_t& algo, std::size_t* workspace) const;
   // Enqueues out = x * W^T (beta 0), or out += x * W^T with `accumulate` (beta 1).
+  // E4M3 operands take their scales (device pointers); others ignore them.
   cublasStatus_t run(cublasLtHandle_t lt, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, float* out,
-                     bool accumulate, void* workspace, cudaStream_t stream) const;
+                     bool accumulate, void* workspace, cudaStream_t stream, const float* x_scale = nullptr,
+                     const float* w_scale = nullptr) const;
 
  private:
+  bool scaled_ = false;
   cublasLtMatmulDesc_t op_ = nullptr;
   cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;
 };
@@ -74,11 +81,13 @@ class CudaGemm {
   CudaGemm& operator=(const CudaGemm&) = delete;
 
   // Row-major out[m, n] = x[m, k] * w[n, k]^T (+ out with `accumulate`): x and
-  // w in `dtype` (fp16 or bf16), out fp32, all device pointers aligned as
+  // w in `dtype` (fp16, bf16, or f8e4m3 with x_scale[m] and w_scale[n] as
+  // GemmDescriptors says), out fp32, all device pointers aligned as
   // cudaMalloc's (256 bytes).
   // False, having run nothing, when cuBLASLt has no algorithm for the shape or
-  // an operand is not 256-byte aligned: the caller runs cublasGemmEx instead.
-  bool run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out, bool accumulate);
+  // an operand is not 256-byte aligned: the caller runs another product.
+  bool run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out, bool accumulate,
+           const float* x_scale = nullptr, const float* w_scale = nullptr);
 
  private:
   struct Key {

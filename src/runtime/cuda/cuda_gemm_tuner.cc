@@ -79,12 +79,18 @@ class Bench {
     w_.reset();  // the previous problem's first: fewer bytes held at once
     x_.reset();
     out_.reset();
+    scales_.reset();
     const auto w_bytes = static_cast<std::size_t>(n * k) * size, x_bytes = static_cast<std::size_t>(max_m * k) * size;
     const auto out_bytes = static_cast<std::size_t>(max_m * n) * sizeof(float);
     w_ = device_alloc(w_bytes, "a weight");
     x_ = device_alloc(x_bytes, "an activation");
     out_ = device_alloc(out_bytes, "an output");
-    // 0x3C3C: 1.06 in fp16, 0.0115 in bf16; finite, so no algorithm meets NaNs or infinities.
+    // E4M3 products read a scale per weight row and per activation row.
+    const auto scale_bytes = static_cast<std::size_t>(std::max(n, max_m)) * sizeof(float);
+    scales_ = device_alloc(scale_bytes, "the operands' scales");
+    check(cudaMemsetAsync(scales_.get(), 0x3C, scale_bytes, stream_), "cudaMemsetAsync");
+    // 0x3C3C: 1.06 in fp16, 0.0115 in bf16, 0x3C 1.5 in E4M3, 0x3C3C3C3C 0.0115 as an fp32 scale;
+    // finite, so no algorithm meets NaNs or infinities.
     check(cudaMemsetAsync(w_.get(), 0x3C, w_bytes, stream_), "cudaMemsetAsync");
     check(cudaMemsetAsync(x_.get(), 0x3C, x_bytes, stream_), "cudaMemsetAsync");
     check(cudaMemsetAsync(out_.get(), 0, out_bytes, stream_), "cudaMemsetAsync");
@@ -95,8 +101,9 @@ class Bench {
   // product starts); nullopt when cuBLASLt refuses to run it.
   std::optional<double> time(const GemmDescriptors& d, const cublasLtMatmulAlgo_t& algo, bool accumulate) {
     auto run = [&] {
+      const auto* scales = static_cast<const float*>(scales_.get());
       return d.run(lt_, algo, x_.get(), w_.get(), static_cast<float*>(out_.get()), accumulate, workspace_.get(),
-                   stream_);
+                   stream_, scales, scales);
     };
     for (int i = 0; i < options_.warmup; ++i) {
       if (run() != CUBLAS_STATUS_SUCCESS) return std::nullopt;
@@ -127,7 +134,7 @@ class Bench {
   std::size_t flush_bytes_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
-  DeviceMemory workspace_, flush_, w_, x_, out_;
+  DeviceMemory workspace_, flush_, w_, x_, out_, scales_;
   std::vector<cudaEvent_t> events_;
 };
 
@@ -233,10 +240,10 @@ GemmPlan tune_gemm_plan(GemmPlan plan, std::stop_token stop, const GemmTuneOptio
     const auto problem_start = Clock::now();
     ++index;
     p.choices.clear();
-    bench.operands(p.n, p.k, p.max_m, plan.dtype);
+    bench.operands(p.n, p.k, p.max_m, p.dtype);
     for (const int64_t m : GemmPlan::buckets(p.max_m)) {
       if (stop.stop_requested()) throw_error("GEMM tuning was stopped");
-      if (auto choice = tune_shape(bench, p, m, plan.dtype, options, tally)) {
+      if (auto choice = tune_shape(bench, p, m, p.dtype, options, tally)) {
         p.choices.push_back(*choice);
       } else {
         log_warn("GEMM ", join(p.uses), " n=", p.n, " k=", p.k, " m=", m,
@@ -248,8 +255,8 @@ GemmPlan tune_gemm_plan(GemmPlan plan, std::stop_token stop, const GemmTuneOptio
       sum += c.speedup();
       if (!best || c.speedup() > best->speedup()) best = &c, best_problem = &p;
     }
-    log_info("  [", index, "/", plan.problems.size(), "] ", join(p.uses), " n=", p.n, " k=", p.k, ": ",
-             p.choices.size(), " sizes up to m=", p.max_m, ", ",
+    log_info("  [", index, "/", plan.problems.size(), "] ", join(p.uses), " n=", p.n, " k=", p.k, " ",
+             dtype_name(p.dtype), ": ", p.choices.size(), " sizes up to m=", p.max_m, ", ",
              fixed(p.choices.empty() ? 1.0 : sum / static_cast<double>(p.choices.size()), 3),
              "x the heuristic's speed (", fixed(seconds_since(problem_start), 1), " s)");
   }

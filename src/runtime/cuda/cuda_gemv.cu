@@ -209,30 +209,7 @@ void launch_rows(int64_t rows, const float* x, const T* w, const float* bias, fl
   }
 }
 
-template <typename T>
-__global__ void dequantize_e4m3_kernel(const __nv_fp8_e4m3* __restrict__ w, const float* __restrict__ scale,
-                                       int64_t cols, int64_t n, T* __restrict__ out) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    out[i] = from_float<T>(static_cast<float>(w[i]) * scale[i / cols]);
-  }
-}
-
 }  // namespace
-
-void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t cols, DType dtype, void* out,
-                     cudaStream_t stream) {
-  const int64_t n = rows * cols;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 65536));
-  const auto* q = static_cast<const __nv_fp8_e4m3*>(w);
-  if (dtype == DType::bf16) {
-    dequantize_e4m3_kernel<<<blocks, 256, 0, stream>>>(q, scale, cols, n, static_cast<__nv_bfloat16*>(out));
-  } else if (dtype == DType::f16) {
-    dequantize_e4m3_kernel<<<blocks, 256, 0, stream>>>(q, scale, cols, n, static_cast<__half*>(out));
-  } else {
-    throw_error("internal: E4M3 weights dequantize to fp16 or bf16, not ", dtype_name(dtype));
-  }
-  check_launch("dequantize_e4m3");
-}
 
 // The stored dtypes' device types, quantized E4M3 among them (dispatch_dtype
 // serves the kernels that never see a quantized weight).

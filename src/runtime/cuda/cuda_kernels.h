@@ -40,9 +40,14 @@ void rms_norm_gemv(const float* x, int64_t rows, const float* norm_weight, float
                    int64_t in, int64_t out_features, const float* bias, float* out, cudaStream_t stream,
                    const float* scale = nullptr);
 // out[r][c] = e4m3(w[r][c]) x scale[r], rounded to fp16 or bf16: a quantized
-// weight as the 16-bit GEMMs take it (prefill's products, for now).
+// weight as the 16-bit GEMMs take it, where no E4M3 GEMM runs the shape.
 void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t cols, DType dtype, void* out,
                      cudaStream_t stream);
+// Dynamic per-row quantization of an FP8 product's activations:
+// scales[r] = max_c |x[r][c]| / 448 (1 for a row of zeros) and
+// q[r][c] = e4m3(x[r][c] / scales[r]) (fp32 division, then round to nearest
+// even, saturating). x 16-byte aligned when cols % 4 == 0.
+void quantize_rows_e4m3(const float* x, int64_t rows, int64_t cols, void* q, float* scales, cudaStream_t stream);
 // fp32 -> fp16 / bf16, the operand cuBLAS's tensor-core products take.
 void convert_from_f32(const float* x, int64_t n, DType dtype, void* out, cudaStream_t stream);
 void add_bias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
