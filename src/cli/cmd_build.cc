@@ -18,7 +18,7 @@ namespace kiln::cli {
 namespace {
 
 struct BuildArgs {
-  std::string model, output, dtype, target = "auto", properties_dir, tune = "on", quantize;
+  std::string model, output, dtype, target = "auto", properties_dir, tune = "on", quantize, kv_cache_dtype;
   std::optional<int> tp;  // unset: serving.properties, else 1
   int64_t max_batch_size = 0, max_input_len = 0, max_output_len = 0, max_num_tokens = 0;
   bool force = false;
@@ -38,6 +38,7 @@ void apply_properties(BuildArgs& a) {
   if (!a.tp) a.tp = options.tensor_parallel_for(0);
   if (a.dtype.empty() && options.dtype) a.dtype = std::string(dtype_name(*options.dtype));
   if (a.quantize.empty()) a.quantize = std::string(engine::quantization_name(options.quantization));
+  if (a.kv_cache_dtype.empty()) a.kv_cache_dtype = options.kv_cache_dtype;
   if (!a.max_batch_size) a.max_batch_size = options.max_rolling_batch_size;
   if (!a.max_input_len && options.max_input_len) a.max_input_len = *options.max_input_len;
   if (!a.max_output_len && options.max_output_len) a.max_output_len = *options.max_output_len;
@@ -88,6 +89,7 @@ void run_build(BuildArgs a) {
   if (!engine::parse_quantization(a.quantize, &o.quantization)) {
     throw_error("--quantize ", a.quantize, ": kiln builds fp8 (E4M3 weights with per-channel scales) or none");
   }
+  o.kv_cache_dtype = compiler::parse_kv_cache_dtype(a.kv_cache_dtype);
   o.target = runtime::resolve_target(a.target);
   o.tensor_parallel = a.tp.value_or(1);
   o.max_batch_size = given(a.max_batch_size);
@@ -124,6 +126,10 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--quantize", args->quantize,
                   "fp8: attention and MLP projections in FP8 E4M3 with per-output-channel scales, the rest in "
                   "--dtype (default bf16); GPUs with FP8 tensor cores (sm_89+) only. none (default): unquantized");
+  cmd->add_option("--kv-cache-dtype,--kv_cache_dtype", args->kv_cache_dtype,
+                  "fp8: the KV cache in FP8 E4M3 (half the bytes of 16 bits: twice the tokens in the same memory; "
+                  "GPUs from sm_89 only). auto (default): the engine's dtype")
+      ->check(CLI::IsMember({"auto", "fp8", "fp8_e4m3", "float8_e4m3fn"}));
   cmd->add_option(
       "--target", args->target,
       "cpu, cuda (this machine's GPU architecture), cuda:sm_XY (that architecture, e.g. cuda:sm_90, to build where "

@@ -57,8 +57,11 @@ void run_inspect(const std::string& dir, bool check) {
   std::printf("limits        batch %lld, input %lld, output %lld, tokens/step %lld\n",
               (long long)m.limits.max_batch_size, (long long)m.limits.max_input_len, (long long)m.limits.max_output_len,
               (long long)m.limits.max_num_tokens);
-  std::printf("kv cache      %lld bytes per token (fp32, all layers)\n",
-              (long long)(2 * s.num_layers * s.num_kv_heads * s.head_dim * 4));
+  // The CPU backend caches fp32; the CUDA one the engine's kv_cache_dtype.
+  const DType kv = m.target.backend == "cpu" ? DType::f32 : m.kv_cache_dtype;
+  std::printf("kv cache      %lld bytes per token (%s%s, all layers)\n",
+              (long long)(2 * s.num_layers * s.num_kv_heads * s.head_dim * dtype_size(kv)),
+              std::string(dtype_name(kv)).c_str(), kv == DType::f8e4m3 ? ": FP8, unscaled E4M3" : "");
   std::size_t tensors = 0;
   for (const auto& r : m.ranks) tensors += r.tensors.size();
   std::printf("size          %.2f MiB in %zu tensors over %zu rank blob(s)\n",

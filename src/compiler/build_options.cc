@@ -12,4 +12,10 @@ DType parse_build_dtype(const std::string& name) {
   return t;
 }
 
+std::optional<DType> parse_kv_cache_dtype(const std::string& name) {
+  if (name == "auto" || name.empty()) return std::nullopt;
+  if (name == "fp8" || name == "fp8_e4m3" || name == "float8_e4m3fn") return DType::f8e4m3;
+  throw_error("kv cache dtype '", name, "' is not one kiln builds; use fp8 (E4M3) or auto (the engine's dtype)");
+}
+
 }  // namespace kiln::compiler

@@ -29,6 +29,8 @@ struct BuildOptions {
   std::optional<DType> dtype;    // default: the checkpoint's torch_dtype (fp32 when unset; bf16 for fp8)
   // fp8: the projections in E4M3 with per-output-channel scales (engine/manifest.h).
   engine::Quantization quantization = engine::Quantization::none;
+  // f8e4m3: an FP8 KV cache (engine/manifest.h); unset (auto): the engine's dtype.
+  std::optional<DType> kv_cache_dtype;
   engine::Target target;
   int tensor_parallel = 1;
   // Unset limits default to the model's context length (max_batch_size: 8, max_num_tokens: 4096).
@@ -40,5 +42,8 @@ struct BuildOptions {
 
 // Parses "fp32", "fp16", "bf16" (and their long names) as a build dtype.
 DType parse_build_dtype(const std::string& name);
+// --kv-cache-dtype / option.kv_cache_dtype: "auto" (the engine's dtype,
+// nullopt) or "fp8" (also fp8_e4m3, float8_e4m3fn); throws naming the value otherwise.
+std::optional<DType> parse_kv_cache_dtype(const std::string& name);
 
 }  // namespace kiln::compiler

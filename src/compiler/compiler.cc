@@ -585,6 +585,23 @@ void check_quantization_target(const BuildOptions& o, DType dtype) {
   }
 }
 
+// An FP8 KV cache is read by the CUDA attention kernels alone, beside 16-bit compute.
+void check_kv_cache_target(const BuildOptions& o, DType dtype) {
+  if (!o.kv_cache_dtype || *o.kv_cache_dtype == dtype) return;
+  if (*o.kv_cache_dtype != DType::f8e4m3) {
+    throw_error("--kv-cache-dtype ", dtype_name(*o.kv_cache_dtype),
+                ": the KV cache is fp8 or the engine's dtype (auto)");
+  }
+  const int arch = o.target.arch.starts_with("sm_") ? std::atoi(o.target.arch.c_str() + 3) : 0;
+  if (o.target.backend != "cuda" || arch < 89) {
+    throw_error("--kv-cache-dtype fp8 (option.kv_cache_dtype=fp8) runs on NVIDIA GPUs from sm_89 (Ada, Hopper, ",
+                "Blackwell: --target cuda); the target is ", o.target.describe());
+  }
+  if (dtype == DType::f32) {
+    throw_error("--kv-cache-dtype fp8 runs beside 16-bit compute: use --dtype bf16 or fp16, not fp32");
+  }
+}
+
 }  // namespace
 
 BuildReport build_engine(const BuildOptions& o) {
@@ -629,10 +646,12 @@ BuildReport build_engine(const BuildOptions& o) {
     quantization = engine::Quantization::fp8;
   }
   // An fp8 engine's other tensors and activations are 16-bit: bf16 unless asked.
-  if (quantization == engine::Quantization::fp8 && !o.dtype && dtype == DType::f32) dtype = DType::bf16;
+  const bool fp8_kv = o.kv_cache_dtype == DType::f8e4m3;
+  if ((quantization == engine::Quantization::fp8 || fp8_kv) && !o.dtype && dtype == DType::f32) dtype = DType::bf16;
   BuildOptions checked = o;
   checked.quantization = quantization;
   check_quantization_target(checked, dtype);
+  check_kv_cache_target(o, dtype);
   if (quantization == engine::Quantization::fp8) add_scale_tensors(tensors, weights);
 
   // Every source must exist before anything is written, so the error comes first.
@@ -672,6 +691,7 @@ BuildReport build_engine(const BuildOptions& o) {
   m.target = o.target;
   m.dtype = dtype;
   m.quantization = quantization;
+  m.kv_cache_dtype = o.kv_cache_dtype.value_or(dtype);
   m.source_dtype = DType::f32;
   if (auto name = config.torch_dtype()) parse_dtype(*name, &m.source_dtype);
   m.tensor_parallel = o.tensor_parallel;

@@ -66,6 +66,7 @@ nlohmann::json manifest_to_json(const Manifest& m) {
   };
   // Written only when there is one: engines without it are unquantized.
   if (m.quantization != Quantization::none) j["quantization"] = quantization_name(m.quantization);
+  if (m.kv_cache_dtype != m.dtype) j["kv_cache_dtype"] = dtype_name(m.kv_cache_dtype);
   return j;
 }
 
@@ -87,6 +88,7 @@ Manifest manifest_from_json(const nlohmann::json& j, const std::string& where) {
     m.dtype = dtype_field(j.at("dtype"), where);
     m.source_dtype = j.contains("source_dtype") ? dtype_field(j.at("source_dtype"), where) : m.dtype;
     m.tensor_parallel = json_integer<int>(j, "tensor_parallel", "");
+    m.kv_cache_dtype = j.contains("kv_cache_dtype") ? dtype_field(j.at("kv_cache_dtype"), where) : m.dtype;
     if (j.contains("quantization")) {
       const std::string q = j.at("quantization").get<std::string>();
       if (!parse_quantization(q, &m.quantization)) {

@@ -65,6 +65,10 @@ struct Manifest {
   DType dtype = DType::f32;         // weight dtype of matrices (norms and biases stay fp32)
   DType source_dtype = DType::f32;  // the checkpoint's dtype: equal to dtype means no rounding happened
   Quantization quantization = Quantization::none;
+  // The KV cache's element type: dtype, or f8e4m3 (an FP8 KV cache: keys and
+  // values stored unscaled in E4M3, CUDA sm_89+ with a 16-bit dtype). Engines
+  // whose engine.json names none keep dtype.
+  DType kv_cache_dtype = DType::f32;
   int tensor_parallel = 1;
   Limits limits;
   std::string source;   // the checkpoint it was built from

@@ -201,6 +201,17 @@ void validate_model(const Manifest& m, std::string_view where) {
     throw_error(where, ": quantization fp8 is for the CUDA target with a 16-bit dtype, not ", m.target.describe(),
                 " in ", dtype_name(m.dtype));
   }
+  if (m.kv_cache_dtype != m.dtype) {
+    const int arch = m.target.arch.starts_with("sm_") ? std::atoi(m.target.arch.c_str() + 3) : 0;
+    if (m.kv_cache_dtype != DType::f8e4m3) {
+      throw_error(where, ": kv_cache_dtype ", dtype_name(m.kv_cache_dtype), " is neither the engine's dtype (",
+                  dtype_name(m.dtype), ") nor fp8_e4m3");
+    }
+    if (m.target.backend != "cuda" || arch < 89 || m.dtype == DType::f32) {
+      throw_error(where, ": kv_cache_dtype fp8_e4m3 is for the CUDA target from sm_89 with a 16-bit dtype, not ",
+                  m.target.describe(), " in ", dtype_name(m.dtype));
+    }
+  }
   const ExpectedTable expected = expected_tensors(m.spec, m.dtype, m.quantization, m.tensor_parallel);
   for (std::size_t r = 0; r < m.ranks.size(); ++r) check_rank_model(m.ranks[r], r, expected, where);
 }

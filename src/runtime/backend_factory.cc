@@ -82,7 +82,8 @@ engine::Target runtime_target_for(const engine::Target& built) {
 std::unique_ptr<Backend> make_backend(const engine::Manifest& manifest) {
   if (manifest.target.backend == "cpu") return make_cpu_backend();
 #ifdef KILN_WITH_CUDA
-  if (manifest.target.backend == "cuda") return make_cuda_backend(manifest.dtype, engine_gemm_plan(manifest));
+  if (manifest.target.backend == "cuda")
+    return make_cuda_backend(manifest.dtype, manifest.kv_cache_dtype, engine_gemm_plan(manifest));
 #endif
   throw_error("no backend here runs engines built for ", manifest.target.describe());
 }

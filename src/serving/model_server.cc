@@ -34,7 +34,7 @@ std::string cache_key(const fs::path& model, const ServingOptions& o) {
     << (o.dtype ? dtype_name(*o.dtype) : "auto") << '|' << o.tensor_parallel_degree << '|'
     << o.max_input_len.value_or(0) << '|' << o.max_output_len.value_or(0) << '|' << o.max_num_tokens.value_or(0) << '|'
     << o.max_rolling_batch_size << '|' << runtime::resolve_target(o.target).describe() << '|'
-    << engine::quantization_name(o.quantization);
+    << engine::quantization_name(o.quantization) << '|' << o.kv_cache_dtype;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(model)) {
     if (e.is_regular_file()) files.push_back(e.path());
@@ -127,6 +127,7 @@ fs::path resolve_engine(const fs::path& model_path, const ServingOptions& o, boo
   b.output = cached;
   b.dtype = o.dtype;
   b.quantization = o.quantization;
+  b.kv_cache_dtype = compiler::parse_kv_cache_dtype(o.kv_cache_dtype);
   b.target = runtime::resolve_target(o.target);
   b.tensor_parallel = o.tensor_parallel_for(0);
   b.max_batch_size = o.max_rolling_batch_size;

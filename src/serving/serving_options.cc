@@ -143,6 +143,10 @@ const OptionRule kOptionRules[] = {
        o.verify_weights = parse_choice(s, {"true", "false"}) == "true";
      }},
     {"quantize", apply_quantize},
+    {"kv_cache_dtype",
+     [](ServingOptions& o, const OptionSource& s) {
+       o.kv_cache_dtype = parse_choice(s, {"auto", "fp8", "fp8_e4m3", "float8_e4m3fn"});
+     }},
     {"host", [](ServingOptions& o, const OptionSource& s) { o.host = s.value; }},
     {"port",
      [](ServingOptions& o, const OptionSource& s) {

@@ -41,6 +41,8 @@ struct ServingOptions {
   std::optional<DType> dtype;  // unset ("auto"): the checkpoint's dtype
   // option.quantize: fp8 builds a checkpoint's projections in E4M3 (engine/manifest.h).
   engine::Quantization quantization = engine::Quantization::none;
+  // option.kv_cache_dtype: "fp8" builds an FP8 KV cache; "auto" keeps the engine's dtype.
+  std::string kv_cache_dtype = "auto";
   std::string target = "auto";  // auto | cpu | cuda
 
   // Batching and limits.

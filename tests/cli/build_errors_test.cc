@@ -141,6 +141,29 @@ TEST_F(BuildErrors, QuantizationRefusedWhereItCannotRun) {
   EXPECT_THAT(inspect.output, HasSubstr("checksums     ok"));
 }
 
+TEST_F(BuildErrors, Fp8KvCacheRefusedWhereItCannotRun) {
+  make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
+  expect_refused(build("--kv-cache-dtype int4"), "--kv-cache-dtype");
+  expect_refused(build("--kv-cache-dtype fp8 --target cpu"), "runs on NVIDIA GPUs from sm_89");
+  expect_refused(build("--kv-cache-dtype fp8 --target cuda:sm_80"), "the target is cuda sm_80");
+  expect_refused(build("--kv-cache-dtype fp8 --target cuda:sm_90 --dtype fp32"), "not fp32");
+  // Where it can: a bf16 engine (the default beside an FP8 cache) whose cache takes 1 byte a value.
+  const auto r = build("--kv-cache-dtype fp8 --target cuda:sm_90 --tune off");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto inspect = run_kiln("inspect --check " + engine().string());
+  EXPECT_THAT(inspect.output, HasSubstr("dtype         bf16"));
+  EXPECT_THAT(inspect.output, HasSubstr("quantization  none"));
+  EXPECT_THAT(inspect.output, HasSubstr("(fp8_e4m3: FP8, unscaled E4M3, all layers)"));
+  EXPECT_THAT(inspect.output, HasSubstr("checksums     ok"));
+  // An engine.json that claims an FP8 cache for the CPU is refused on reading.
+  auto manifest = read_json(engine() / "engine.json");
+  manifest["target"] = {{"backend", "cpu"}, {"arch", "x86_64"}};
+  write_text(engine() / "engine.json", manifest.dump());
+  const auto bad = run_kiln("inspect --check " + engine().string());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_THAT(bad.output, HasSubstr("kv_cache_dtype fp8_e4m3 is for the CUDA target from sm_89"));
+}
+
 TEST_F(BuildErrors, MalformedTargetRefused) {
   make_checkpoint(tiny_llama_config(), tiny_llama_tensors());
   expect_refused(build("--target cuda:ampere"), "expected cuda:sm_<major><minor>");

@@ -1,4 +1,6 @@
 // Attention over the paged KV cache, for prefill chunks and decode alike.
+// The cache holds fp32, fp16, bf16 or E4M3 (FP8 KV: values stored unscaled,
+// rounded to nearest even and saturating at +-448, read back exactly).
 //
 // rope_kv_write applies rotary embeddings and stores the step's K and V at each
 // row's slot (block table entry of its position).
@@ -278,6 +280,10 @@ __device__ __forceinline__ void unpack(const uint4& raw, const float*, float* f)
 }
 __device__ __forceinline__ void unpack(const uint4& raw, const __half* type, float* f) { unpack8(raw, type, f); }
 __device__ __forceinline__ void unpack(const uint4& raw, const __nv_bfloat16* type, float* f) { unpack8(raw, type, f); }
+__device__ __forceinline__ void unpack(const uint4& raw, const __nv_fp8_e4m3*, float* f) {
+  const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+  unpack_e4m3<4>(words, f);
+}
 
 // Which partitions of a row hold keys: the row's first key and key count.
 struct RowKeys {
@@ -615,7 +621,7 @@ void rope_kv_write(float* qkv, const AttentionShape& shape, const StepRows& step
   const int items = (shape.num_heads + shape.num_kv_heads) * rotary.half +
                     shape.num_kv_heads * (shape.head_dim - 2 * rotary.half) + shape.num_kv_heads * shape.head_dim;
   const dim3 grid(blocks_for(items, 256), static_cast<unsigned>(shape.rows));
-  dispatch_dtype(kv_dtype, [&](auto t) {
+  dispatch_stored_dtype(kv_dtype, [&](auto t) {
     using T = decltype(t);
     rope_kv_write_kernel<T>
         <<<grid, 256, 0, stream>>>(qkv, shape, step, rotary, static_cast<T*>(keys), static_cast<T*>(values));
@@ -627,7 +633,7 @@ void attention_per_head(const float* qkv, const AttentionShape& shape, const Ste
                         const void* keys, const void* values, DType kv_dtype, float* out, cudaStream_t stream) {
   check_shape(shape);
   if (shape.rows == 0) return;
-  dispatch_dtype(kv_dtype, [&](auto t) {
+  dispatch_stored_dtype(kv_dtype, [&](auto t) {
     using T = decltype(t);
     launch_attention<T>(qkv, shape, step, row_list, static_cast<const T*>(keys), static_cast<const T*>(values), out,
                         stream);
@@ -656,7 +662,7 @@ void attention(const float* qkv, const AttentionShape& shape, const StepRows& st
     throw_error("internal: the CUDA attention needs its workspace for this shape");
   }
   const SplitPlan plan = split_plan(shape);
-  dispatch_dtype(kv_dtype, [&](auto t) {
+  dispatch_stored_dtype(kv_dtype, [&](auto t) {
     using T = decltype(t);
     launch_split_attention<T>(qkv, shape, step, row_list, static_cast<const T*>(keys), static_cast<const T*>(values),
                               plan, out, workspace, stream);

@@ -180,7 +180,8 @@ const float* f32(const Weight& w) {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(DType kv_dtype, GemmPlan gemm_plan) : kv_dtype_(kv_dtype), compute_dtype_(kv_dtype) {
+  // kv_dtype: the engine's dtype, or f8e4m3 for an FP8 KV cache.
+  CudaBackend(DType dtype, DType kv_dtype, GemmPlan gemm_plan) : kv_dtype_(kv_dtype), compute_dtype_(dtype) {
     std::string why;
     if (!cuda_device_target(&why)) throw_error("the CUDA target needs an NVIDIA GPU: ", why);
     check(cudaSetDevice(0), "cudaSetDevice");
@@ -547,9 +548,9 @@ class CudaBackend final : public Backend {
     }
     if (tile_count_ > 0) {
       auto timed = profile_.scope("prefill_attention", stream_);
-      if (prefill_on_tensor_cores_ && cuda::prefill_attention_mma_supports(shape.head_dim, kv_dtype_)) {
+      if (prefill_on_tensor_cores_ && cuda::prefill_attention_mma_supports(shape.head_dim, kv_dtype_, compute_dtype_)) {
         cuda::prefill_attention_mma(qkv, shape, step, tiles_, static_cast<int>(tile_count_), keys, values, kv_dtype_,
-                                    out, stream_);
+                                    compute_dtype_, out, stream_);
       } else {
         cuda::prefill_attention(qkv, shape, step, tiles_, static_cast<int>(tile_count_), keys, values, kv_dtype_, out,
                                 stream_);
@@ -772,8 +773,8 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(DType kv_dtype, GemmPlan gemm_plan) {
-  return std::make_unique<CudaBackend>(kv_dtype, std::move(gemm_plan));
+std::unique_ptr<Backend> make_cuda_backend(DType dtype, DType kv_dtype, GemmPlan gemm_plan) {
+  return std::make_unique<CudaBackend>(dtype, kv_dtype, std::move(gemm_plan));
 }
 
 }  // namespace kiln::runtime

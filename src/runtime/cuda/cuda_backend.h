@@ -15,9 +15,10 @@
 
 namespace kiln::runtime {
 
-// `kv_dtype`: the KV cache's element type (the engine's dtype); `gemm_plan`:
-// the engine's measured GEMM algorithms (kernel_choices), possibly untuned.
-std::unique_ptr<Backend> make_cuda_backend(DType kv_dtype, GemmPlan gemm_plan = {});
+// `dtype`: the engine's; `kv_dtype`: the KV cache's element type (dtype, or
+// f8e4m3); `gemm_plan`: the engine's measured GEMM algorithms
+// (kernel_choices), possibly untuned.
+std::unique_ptr<Backend> make_cuda_backend(DType dtype, DType kv_dtype, GemmPlan gemm_plan = {});
 
 // Device 0 as a target ("cuda", "sm_90"), or nullopt when there is no usable
 // GPU; `why` then says what the driver answered.

@@ -4,6 +4,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 
@@ -15,6 +16,9 @@ namespace kiln::runtime::cuda {
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
 __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// E4M3 (FP8 weights and KV caches): exact in fp16, so through it.
+__device__ __forceinline__ float to_float(__nv_fp8_e4m3 v) { return static_cast<float>(v); }
 
 template <typename T>
 __device__ __forceinline__ T from_float(float v);
@@ -29,6 +33,31 @@ __device__ __forceinline__ __half from_float<__half>(float v) {
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
+}
+
+// Round to nearest even, saturating at +-448 (E4M3 has no infinity).
+template <>
+__device__ __forceinline__ __nv_fp8_e4m3 from_float<__nv_fp8_e4m3>(float v) {
+  __nv_fp8_e4m3 r;
+  r.__x = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
+  return r;
+}
+
+// Two E4M3 values (the low 16 bits of `bits`) as fp32.
+__device__ __forceinline__ float2 e4m3x2_to_float2(uint32_t bits) {
+  const auto pair = static_cast<__nv_fp8x2_storage_t>(bits & 0xffffu);
+  return __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
+}
+
+// 4 * words E4M3 values (packed in 32-bit words) as fp32.
+template <int W>
+__device__ __forceinline__ void unpack_e4m3(const uint32_t* words, float* f) {
+#pragma unroll
+  for (int i = 0; i < 2 * W; ++i) {
+    const float2 t = e4m3x2_to_float2(words[i / 2] >> (16 * (i % 2)));
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
 }
 
 // Eight 16-bit values (one 16-byte load) as fp32; the pointer only picks the type.
@@ -98,6 +127,13 @@ void dispatch_dtype(DType dtype, F&& f) {
     case DType::bf16: f(__nv_bfloat16{}); return;
     default: throw_error("internal: the CUDA backend has no kernels for dtype ", dtype_name(dtype));
   }
+}
+
+// dispatch_dtype and E4M3: for kernels that read FP8 weights or KV caches.
+template <typename F>
+void dispatch_stored_dtype(DType dtype, F&& f) {
+  if (dtype == DType::f8e4m3) return f(__nv_fp8_e4m3{});
+  dispatch_dtype(dtype, f);
 }
 
 }  // namespace kiln::runtime::cuda

@@ -26,18 +26,8 @@ __device__ __forceinline__ void load8(const T* p, float (&f)[8]) {
 __device__ __forceinline__ void load8(const __nv_fp8_e4m3* p, float (&f)[8]) {
   const uint2 raw = __ldg(reinterpret_cast<const uint2*>(p));
   const uint32_t words[2] = {raw.x, raw.y};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const auto pair = static_cast<__nv_fp8x2_storage_t>((words[i / 2] >> (16 * (i % 2))) & 0xffffu);
-    const float2 t = __half22float2(__half2(__nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3)));
-    f[2 * i] = t.x;
-    f[2 * i + 1] = t.y;
-  }
+  unpack_e4m3<2>(words, f);
 }
-
-// Beside cuda_common's overloads (which an overload declared here would otherwise hide).
-using ::kiln::runtime::cuda::to_float;
-__device__ __forceinline__ float to_float(__nv_fp8_e4m3 v) { return static_cast<float>(v); }
 
 __device__ __forceinline__ void load8(const float* p, float (&f)[8]) {
   const float4 a = __ldg(reinterpret_cast<const float4*>(p)), b = __ldg(reinterpret_cast<const float4*>(p) + 1);
@@ -211,17 +201,9 @@ void launch_rows(int64_t rows, const float* x, const T* w, const float* bias, fl
 
 }  // namespace
 
-// The stored dtypes' device types, quantized E4M3 among them (dispatch_dtype
-// serves the kernels that never see a quantized weight).
-template <typename F>
-void dispatch_weight_dtype(DType dtype, F&& f) {
-  if (dtype == DType::f8e4m3) return f(__nv_fp8_e4m3{});
-  dispatch_dtype(dtype, f);
-}
-
 void gemv(const float* x, int64_t rows, const void* w, DType dtype, int64_t in, int64_t out_features, const float* bias,
           float* out, bool accumulate, cudaStream_t stream, const float* run_if, const float* scale) {
-  dispatch_weight_dtype(dtype, [&](auto t) {
+  dispatch_stored_dtype(dtype, [&](auto t) {
     using T = decltype(t);
     const T* wt = static_cast<const T*>(w);
     if (in % 8 == 0) {
@@ -240,7 +222,7 @@ void rms_norm_gemv(const float* x, int64_t rows, const float* norm_weight, float
                    int64_t in, int64_t out_features, const float* bias, float* out, cudaStream_t stream,
                    const float* scale) {
   if (!rms_norm_gemv_supported(rows, in)) throw_error("internal: rms_norm_gemv needs rows <= 8 and in % 8 == 0");
-  dispatch_weight_dtype(dtype, [&](auto t) {
+  dispatch_stored_dtype(dtype, [&](auto t) {
     using T = decltype(t);
     launch_rows<T>(rows, x, static_cast<const T*>(w), bias, out, in, out_features, false, norm_weight, eps, nullptr,
                    scale, stream);

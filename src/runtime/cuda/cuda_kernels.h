@@ -117,12 +117,13 @@ void prefill_attention(const float* qkv, const AttentionShape& shape, const Step
                        int num_tiles, const void* keys, const void* values, DType kv_dtype, float* out,
                        cudaStream_t stream);
 
-// The same on tensor cores (mma.sync, sm_80+) for 16-bit KV caches and head
-// sizes that are multiples of 8 up to 128.
-bool prefill_attention_mma_supports(int head_dim, DType kv_dtype);
+// The same on tensor cores (mma.sync, sm_80+) in the engine's 16-bit
+// compute dtype, for KV caches of that dtype or E4M3, and head sizes that are
+// multiples of 8 up to 128.
+bool prefill_attention_mma_supports(int head_dim, DType kv_dtype, DType compute_dtype);
 void prefill_attention_mma(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles,
-                           int num_tiles, const void* keys, const void* values, DType kv_dtype, float* out,
-                           cudaStream_t stream);
+                           int num_tiles, const void* keys, const void* values, DType kv_dtype, DType compute_dtype,
+                           float* out, cudaStream_t stream);
 
 void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out,
                       cudaStream_t stream);

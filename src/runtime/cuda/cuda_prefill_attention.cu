@@ -144,7 +144,7 @@ void prefill_attention(const float* qkv, const AttentionShape& shape, const Step
                        cudaStream_t stream) {
   if (!prefill_attention_supports(shape.head_dim)) throw_error("internal: prefill attention takes head_dim <= 128");
   if (shape.alibi && shape.num_heads > kMaxAlibiHeads) throw_error("internal: too many ALiBi heads");
-  dispatch_dtype(kv_dtype, [&](auto t) {
+  dispatch_stored_dtype(kv_dtype, [&](auto t) {
     using T = decltype(t);
     const T* k = static_cast<const T*>(keys);
     const T* v = static_cast<const T*>(values);

@@ -1,5 +1,6 @@
 // Prefill attention on tensor cores, for 16-bit KV caches (fp16 and bf16
-// engines): the flash-attention-2 scheme with mma.sync.m16n8k16 (sm_80+).
+// engines) and E4M3 ones (widened exactly to the engine's 16-bit type as
+// they are staged): the flash-attention-2 scheme with mma.sync.m16n8k16 (sm_80+).
 //
 // A block of 4 warps takes one q head and a tile of up to 64 consecutive
 // query rows of one sequence; warp w owns rows 16w..16w+15. Per tile of 64
@@ -93,10 +94,31 @@ constexpr std::size_t shared_bytes() {
   return (kKeys * kStride<D> + D * (kKeys + 8)) * 2;
 }
 
-template <typename T, int D>
+// Eight cached values from `p` as T, in one uint4: a 16-byte load of a 16-bit
+// cache, or an 8-byte load of an E4M3 one widened (exactly) to T.
+template <typename T, typename C>
+__device__ __forceinline__ uint4 load8_as(const C* p) {
+  if constexpr (std::is_same_v<T, C>) {
+    return *reinterpret_cast<const uint4*>(p);
+  } else {
+    const uint2 raw = *reinterpret_cast<const uint2*>(p);
+    const uint32_t words[2] = {raw.x, raw.y};
+    uint4 wide;
+    uint32_t* out = &wide.x;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = e4m3x2_to_float2(words[i / 2] >> (16 * (i % 2)));
+      out[i] = Pack<T>::two(f.x, f.y);
+    }
+    return wide;
+  }
+}
+
+// T: the 16-bit type of the products; C: the cache's (T, or E4M3).
+template <typename T, typename C, int D>
 __global__ void __launch_bounds__(kThreads)
     prefill_attention_mma_kernel(const float* qkv, AttentionShape shape, StepRows step, const QueryTile* tiles,
-                                 const T* keys, const T* values, float* out) {
+                                 const C* keys, const C* values, float* out) {
   constexpr int KS = kStride<D>;        // K row stride (halves)
   constexpr int VS = kKeys + 8;         // V^T row stride (halves)
   constexpr int kDSteps = D / 16;       // k-steps of Q K^T
@@ -158,8 +180,8 @@ __global__ void __launch_bounds__(kThreads)
       uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
       if (k <= last_pos && d < Dh) {
         const int64_t base = cache_slot(table, k, step.block_size) * kv_width + int64_t{kvh} * Dh + d;
-        kv = *reinterpret_cast<const uint4*>(keys + base);
-        vv = *reinterpret_cast<const uint4*>(values + base);
+        kv = load8_as<T>(keys + base);
+        vv = load8_as<T>(values + base);
       }
       *reinterpret_cast<uint4*>(ks + j * KS + d) = kv;
       const T* v8 = reinterpret_cast<const T*>(&vv);
@@ -255,43 +277,47 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <typename T, int D>
+template <typename T, typename C, int D>
 void launch(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles, int num_tiles,
-            const T* keys, const T* values, float* out, cudaStream_t stream) {
+            const C* keys, const C* values, float* out, cudaStream_t stream) {
   constexpr std::size_t bytes = shared_bytes<D>();
-  static const bool raised = allow_shared_memory(prefill_attention_mma_kernel<T, D>, bytes,
+  static const bool raised = allow_shared_memory(prefill_attention_mma_kernel<T, C, D>, bytes,
                                                  "cudaFuncSetAttribute (prefill attention, tensor cores)");
   (void)raised;
   const dim3 grid(static_cast<unsigned>(shape.num_heads), static_cast<unsigned>(num_tiles));
-  prefill_attention_mma_kernel<T, D><<<grid, kThreads, bytes, stream>>>(qkv, shape, step, tiles, keys, values, out);
+  prefill_attention_mma_kernel<T, C, D><<<grid, kThreads, bytes, stream>>>(qkv, shape, step, tiles, keys, values, out);
 }
 
 }  // namespace
 
-bool prefill_attention_mma_supports(int head_dim, DType kv_dtype) {
-  return (kv_dtype == DType::f16 || kv_dtype == DType::bf16) && head_dim % 8 == 0 && head_dim <= 128 && mma_supported();
+bool prefill_attention_mma_supports(int head_dim, DType kv_dtype, DType compute_dtype) {
+  const bool sixteen = compute_dtype == DType::f16 || compute_dtype == DType::bf16;
+  return sixteen && (kv_dtype == compute_dtype || kv_dtype == DType::f8e4m3) && head_dim % 8 == 0 && head_dim <= 128 &&
+         mma_supported();
 }
 
 void prefill_attention_mma(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles,
-                           int num_tiles, const void* keys, const void* values, DType kv_dtype, float* out,
-                           cudaStream_t stream) {
-  if (!prefill_attention_mma_supports(shape.head_dim, kv_dtype)) {
-    throw_error("internal: tensor-core prefill attention takes 16-bit KV and head_dim % 8 == 0, <= 128");
+                           int num_tiles, const void* keys, const void* values, DType kv_dtype, DType compute_dtype,
+                           float* out, cudaStream_t stream) {
+  if (!prefill_attention_mma_supports(shape.head_dim, kv_dtype, compute_dtype)) {
+    throw_error("internal: tensor-core prefill attention takes 16-bit or E4M3 KV and head_dim % 8 == 0, <= 128");
   }
-  auto run = [&](auto t) {
+  auto run = [&](auto t, auto c) {
     using T = decltype(t);
-    const T* k = static_cast<const T*>(keys);
-    const T* v = static_cast<const T*>(values);
+    using C = decltype(c);
+    const C* k = static_cast<const C*>(keys);
+    const C* v = static_cast<const C*>(values);
     if (shape.head_dim <= 64) {
-      launch<T, 64>(qkv, shape, step, tiles, num_tiles, k, v, out, stream);
+      launch<T, C, 64>(qkv, shape, step, tiles, num_tiles, k, v, out, stream);
     } else {
-      launch<T, 128>(qkv, shape, step, tiles, num_tiles, k, v, out, stream);
+      launch<T, C, 128>(qkv, shape, step, tiles, num_tiles, k, v, out, stream);
     }
   };
-  if (kv_dtype == DType::f16) {
-    run(__half{});
+  const bool fp8 = kv_dtype == DType::f8e4m3;
+  if (compute_dtype == DType::f16) {
+    fp8 ? run(__half{}, __nv_fp8_e4m3{}) : run(__half{}, __half{});
   } else {
-    run(__nv_bfloat16{});
+    fp8 ? run(__nv_bfloat16{}, __nv_fp8_e4m3{}) : run(__nv_bfloat16{}, __nv_bfloat16{});
   }
   check_launch("prefill_attention_mma");
 }
