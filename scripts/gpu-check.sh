@@ -111,19 +111,29 @@ verify() {
 # fp8 criterion (docs/verification.md); the figures line of each goes to the
 # log. Counts into passed/failed of the caller.
 fp8_check() {
+  # fp8: E4M3 projections; fp8kv: and an E4M3 KV cache; kv8: only the KV cache in E4M3 (bf16 weights).
+  local variant opts
   for fixture in $(python3 -c "import json;print(' '.join(json.load(open('.carry/fixtures/manifest.json'))['fixtures']))"); do
-    local engine="$work/$fixture-fp8" log="$out/verify-$fixture-fp8.log" result=FAIL
-    if "$kiln" build --model ".carry/fixtures/$fixture" --output "$engine" --quantize fp8 --target cuda \
-         --force -q > "$log" 2>&1 &&
-       "$kiln" verify --engine "$engine" --reference ".carry/fixtures/$fixture" >> "$log" 2>&1; then
-      result=PASS
-    fi
-    # Mixtral's routing flips at near-ties in any low precision (docs/verification.md): reported, not counted.
-    if [ "$fixture" = mixtral ]; then
-      result="$result(moe)"
-    elif [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-    printf '%-26s %-5s %-9s %s\n' "$fixture" "fp8" "$result" \
-      "$(grep -m1 '^all positions' "$log" | cut -c1-120 || tail -1 "$log" | cut -c1-120)"
+    for variant in fp8 fp8kv kv8; do
+      case $variant in
+        fp8) opts="--quantize fp8" ;;
+        fp8kv) opts="--quantize fp8 --kv-cache-dtype fp8" ;;
+        kv8) opts="--dtype bf16 --kv-cache-dtype fp8" ;;
+      esac
+      local engine="$work/$fixture-$variant" log="$out/verify-$fixture-$variant.log" result=FAIL
+      # shellcheck disable=SC2086
+      if "$kiln" build --model ".carry/fixtures/$fixture" --output "$engine" $opts --target cuda \
+           --force -q > "$log" 2>&1 &&
+         "$kiln" verify --engine "$engine" --reference ".carry/fixtures/$fixture" >> "$log" 2>&1; then
+        result=PASS
+      fi
+      # Mixtral's routing flips at near-ties in any low precision (docs/verification.md): reported, not counted.
+      if [ "$fixture" = mixtral ]; then
+        result="$result(moe)"
+      elif [ "$result" = PASS ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+      printf '%-26s %-5s %-9s %s\n' "$fixture" "$variant" "$result" \
+        "$(grep -m1 '^all positions' "$log" | cut -c1-120 || tail -1 "$log" | cut -c1-120)"
+    done
   done
   # Pre-quantized FP8 checkpoints against their own float64 reference (the
   # dequantized model): what is left is the kernels' error, not quantization's.

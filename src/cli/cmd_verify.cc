@@ -106,8 +106,11 @@ void run_verify(const VerifyArgs& a) {
   // (as HuggingFace does running in that dtype), so there a 16-bit engine takes the
   // 16-bit bound whatever its source.
   const bool exact_arithmetic = manifest.target.backend == "cpu";
-  // An fp8 engine's projections carry E4M3's error (u = 2^-4), far above its 16-bit rest.
-  const DType rounded_to = manifest.quantization == engine::Quantization::fp8            ? DType::f8e4m3
+  // An fp8 engine's projections (or an E4M3 KV cache) carry E4M3's error (u = 2^-4),
+  // far above its 16-bit rest.
+  const bool any_fp8 =
+      manifest.quantization == engine::Quantization::fp8 || manifest.kv_cache_dtype == DType::f8e4m3;
+  const DType rounded_to = any_fp8                                                       ? DType::f8e4m3
                            : manifest.dtype == manifest.source_dtype && exact_arithmetic ? DType::f32
                                                                                          : manifest.dtype;
   const Criterion crit = criterion_for(rounded_to, rms(ref), a.tolerance);
