@@ -36,6 +36,12 @@ pack() {
     while read -r lib; do cp -L "$lib" .carry/lib/; done
   cp -r ../shared/fixtures/models .carry/fixtures
   cp ../shared/bench/*.py .carry/bench/
+  # 40 KB of the demo model's training corpus (bench/fp8_perplexity.sh), where
+  # Debian's fortunes are installed to make it from.
+  if [ -d /usr/share/games/fortunes ] && python3 demo/make_corpus.py /tmp/kiln-demo-corpus.txt > /dev/null; then
+    python3 -c "import sys; s = open(sys.argv[1]).read(); i = s.find('\n%\n', len(s) // 2) + 3; open(sys.argv[2], 'w').write(s[i:i + 40000])" \
+      /tmp/kiln-demo-corpus.txt .carry/bench/train-sample.txt
+  fi
   du -sh .carry
 }
 

@@ -436,10 +436,15 @@ class CudaBackend final : public Backend {
       // Above the gemv's rows: x quantized per row, then cuBLASLt's E4M3
       // tensor-core product scaled by both operands' scale vectors.
       if (fp8_gemm_) {
-        const std::size_t q_bytes = (static_cast<std::size_t>(rows * k) + 255) / 256 * 256;
-        char* q = static_cast<char*>(
-            operand_.get(q_bytes + static_cast<std::size_t>(rows) * sizeof(float), "a quantized GEMM operand"));
+        // One allocation: the E4M3 rows, their scales, and (accumulating) the
+        // unscaled product where the scales are applied after it.
+        const auto aligned = [](std::size_t bytes) { return (bytes + 255) / 256 * 256; };
+        const std::size_t q_bytes = aligned(static_cast<std::size_t>(rows * k));
+        const std::size_t scale_bytes = aligned(static_cast<std::size_t>(rows) * sizeof(float));
+        const std::size_t scratch_bytes = accumulate ? static_cast<std::size_t>(rows * n) * sizeof(float) : 0;
+        char* q = static_cast<char*>(operand_.get(q_bytes + scale_bytes + scratch_bytes, "a quantized GEMM operand"));
         auto* x_scale = reinterpret_cast<float*>(q + q_bytes);
+        float* scratch = accumulate ? reinterpret_cast<float*>(q + q_bytes + scale_bytes) : nullptr;
         {
           auto timed = profile_.scope("quantize", stream_);
           cuda::quantize_rows_e4m3(x, rows, k, q, x_scale, stream_);
@@ -447,7 +452,7 @@ class CudaBackend final : public Backend {
         bool ran = false;
         {
           auto timed = profile_.scope("gemm_fp8", stream_);
-          ran = gemm_->run(q, w.data, DType::f8e4m3, rows, n, k, out, accumulate, x_scale, w.scale);
+          ran = gemm_->run(q, w.data, DType::f8e4m3, rows, n, k, out, accumulate, x_scale, w.scale, scratch);
         }
         if (ran) {
           if (b) cuda::add_bias(out, b, rows, n, stream_);

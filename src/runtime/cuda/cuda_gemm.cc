@@ -41,7 +41,23 @@ std::string describe(const GemmAlgo& a) {
 
 int64_t cublaslt_version() { return static_cast<int64_t>(cublasLtGetVersion()); }
 
-GemmDescriptors::GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype) {
+Fp8Scaling fp8_scaling(cublasLtHandle_t lt) {
+  // Every handle of the process is on the same device and library.
+  static const Fp8Scaling answer = [lt] {
+    try {
+      if (!GemmDescriptors(256, 256, 256, DType::f8e4m3, Fp8Scaling::vectors).heuristic(lt, 1).empty()) {
+        return Fp8Scaling::vectors;
+      }
+    } catch (const Error&) {
+      // INVALID_VALUE: the scale modes are not taken here.
+    }
+    log_info("FP8 GEMMs: this cuBLASLt takes no outer-vector scales here; the scales are applied after each product");
+    return Fp8Scaling::after;
+  }();
+  return answer;
+}
+
+GemmDescriptors::GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype, Fp8Scaling scaling) {
   const cudaDataType_t t = operand_type(dtype);
   check(cublasLtMatmulDescCreate(&op_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
   const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
@@ -49,7 +65,7 @@ GemmDescriptors::GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype) {
         "cublasLtMatmulDescSetAttribute");
   check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb),
         "cublasLtMatmulDescSetAttribute");
-  if (dtype == DType::f8e4m3) {
+  if (dtype == DType::f8e4m3 && scaling == Fp8Scaling::vectors) {
     // One fp32 scale per row of D's column-major A (a weight row) and per
     // column of B (an activation row); the algorithm is chosen with the modes set.
     scaled_ = true;
@@ -191,7 +207,7 @@ CudaGemm::~CudaGemm() {
 const CudaGemm::Prepared& CudaGemm::prepare(const Key& key) {
   if (auto it = prepared_.find(key); it != prepared_.end()) return it->second;
   Prepared p;
-  p.descriptors = std::make_unique<GemmDescriptors>(key.n, key.k, key.m, key.dtype);
+  p.descriptors = std::make_unique<GemmDescriptors>(key.n, key.k, key.m, key.dtype, scaling(key.dtype));
   bool chosen = false;
   if (const GemmChoice* choice = plan_.lookup(key.n, key.k, key.m, key.dtype)) {
     std::size_t workspace = 0;
@@ -223,15 +239,30 @@ const CudaGemm::Prepared& CudaGemm::prepare(const Key& key) {
 }
 
 bool CudaGemm::run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out,
-                   bool accumulate, const float* x_scale, const float* w_scale) {
+                   bool accumulate, const float* x_scale, const float* w_scale, float* scratch) {
   // The tuned algorithms assume cudaMalloc's alignment.
   const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 != 0; };
   if (misaligned(x) || misaligned(w) || misaligned(out)) return false;
+  const bool after = dtype == DType::f8e4m3 && scaling(dtype) == Fp8Scaling::after;
+  if (after && accumulate && (scratch == nullptr || misaligned(scratch))) return false;
   const Prepared& p = prepare(Key{n, k, m, dtype});
   if (!p.usable) return false;
-  check(p.descriptors->run(lt_, p.algo, x, w, out, accumulate, workspace_, stream_, x_scale, w_scale),
-        "cublasLtMatmul");
+  if (!after) {
+    check(p.descriptors->run(lt_, p.algo, x, w, out, accumulate, workspace_, stream_, x_scale, w_scale),
+          "cublasLtMatmul");
+    return true;
+  }
+  // The unscaled product, then both scale vectors (and the sum) in one pass.
+  float* raw = accumulate ? scratch : out;
+  check(p.descriptors->run(lt_, p.algo, x, w, raw, false, workspace_, stream_), "cublasLtMatmul");
+  apply_e4m3_scales(raw, x_scale, w_scale, m, n, out, accumulate, stream_);
   return true;
+}
+
+Fp8Scaling CudaGemm::scaling(DType dtype) {
+  if (dtype != DType::f8e4m3) return Fp8Scaling::vectors;
+  if (!fp8_scaling_) fp8_scaling_ = fp8_scaling(lt_);
+  return *fp8_scaling_;
 }
 
 }  // namespace kiln::runtime::cuda

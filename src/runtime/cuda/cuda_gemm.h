@@ -39,10 +39,18 @@ int64_t cublaslt_version();
 // C = D = out. E4M3 operands are scaled by vectors (outer-vector scaling):
 // out[i][j] = w_scale[j] x x_scale[i] x sum_k x[i][k] W[j][k], w_scale the
 // weight's per-output-feature scales, x_scale the per-row scales x was
-// quantized with.
+// quantized with; or, where this cuBLASLt refuses vector scales (13.0 on
+// sm_90), unscaled: out = sum_k x[i][k] W[j][k], and apply_e4m3_scales
+// applies the scales after (Fp8Scaling::after).
+enum class Fp8Scaling { vectors, after };
+
+// Whether cuBLASLt on this device takes E4M3 products with outer-vector
+// scales: asked once per process (a small product's heuristic), then cached.
+Fp8Scaling fp8_scaling(cublasLtHandle_t lt);
+
 class GemmDescriptors {
  public:
-  GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype);
+  GemmDescriptors(int64_t n, int64_t k, int64_t m, DType dtype, Fp8Scaling scaling = Fp8Scaling::vectors);
   ~GemmDescriptors();
   GemmDescriptors(const GemmDescriptors&) = delete;
   GemmDescriptors& operator=(const GemmDescriptors&) = delete;
@@ -53,7 +61,8 @@ class GemmDescriptors {
   // cublasLtMatmulAlgoCheck for this shape; on success *workspace is what the algorithm needs.
   cublasStatus_t validate(cublasLtHandle_t lt, const cublasLtMatmulAlgo_t& algo, std::size_t* workspace) const;
   // Enqueues out = x * W^T (beta 0), or out += x * W^T with `accumulate` (beta 1).
-  // E4M3 operands take their scales (device pointers); others ignore them.
+  // E4M3 operands with Fp8Scaling::vectors take their scales (device
+  // pointers); others ignore them.
   cublasStatus_t run(cublasLtHandle_t lt, const cublasLtMatmulAlgo_t& algo, const void* x, const void* w, float* out,
                      bool accumulate, void* workspace, cudaStream_t stream, const float* x_scale = nullptr,
                      const float* w_scale = nullptr) const;
@@ -86,8 +95,11 @@ class CudaGemm {
   // cudaMalloc's (256 bytes).
   // False, having run nothing, when cuBLASLt has no algorithm for the shape or
   // an operand is not 256-byte aligned: the caller runs another product.
+  // An E4M3 product scaled after (Fp8Scaling::after) with `accumulate`
+  // writes its unscaled product to `scratch` (m x n floats, 256-byte aligned)
+  // before adding it to out.
   bool run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out, bool accumulate,
-           const float* x_scale = nullptr, const float* w_scale = nullptr);
+           const float* x_scale = nullptr, const float* w_scale = nullptr, float* scratch = nullptr);
 
  private:
   struct Key {
@@ -104,11 +116,14 @@ class CudaGemm {
     bool usable = true;  // false: no cuBLASLt algorithm (GemmEx runs it)
   };
   const Prepared& prepare(const Key& key);
+  // How E4M3 products are scaled here (vectors for other dtypes, unused).
+  Fp8Scaling scaling(DType dtype);
 
   cudaStream_t stream_;
   GemmPlan plan_;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
+  std::optional<Fp8Scaling> fp8_scaling_;  // asked at the first E4M3 product
   std::unordered_map<Key, Prepared, KeyHash> prepared_;
   // Fallbacks already logged: (n, k, bucket), bucket 0 for shapes without a choice.
   std::set<std::tuple<int64_t, int64_t, int64_t>> noted_;

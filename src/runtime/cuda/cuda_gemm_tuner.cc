@@ -152,7 +152,12 @@ struct Tally {
 // The choice for one (problem, m), or nullopt when nothing could be timed.
 std::optional<GemmChoice> tune_shape(Bench& bench, const GemmProblem& p, int64_t m, DType dtype,
                                      const GemmTuneOptions& options, Tally& tally) {
-  const GemmDescriptors d(p.n, p.k, m, dtype);
+  // E4M3 products timed as the runtime runs them (the scales applied after,
+  // where they are, cost the same whichever algorithm runs).
+  const Fp8Scaling scaling = dtype == DType::f8e4m3 ? fp8_scaling(bench.lt()) : Fp8Scaling::vectors;
+  const GemmDescriptors d(p.n, p.k, m, dtype, scaling);
+  // Scaled after, an E4M3 product never accumulates itself (the scaling pass adds).
+  const bool accumulate = p.accumulate && !(dtype == DType::f8e4m3 && scaling == Fp8Scaling::after);
   std::vector<cublasLtMatmulHeuristicResult_t> proposed;
   try {
     proposed = d.heuristic(bench.lt(), options.candidates);
@@ -187,10 +192,10 @@ std::optional<GemmChoice> tune_shape(Bench& bench, const GemmProblem& p, int64_t
   choice.m = m;
   choice.default_algo = algo_attributes(proposed.front().algo).value_or(GemmAlgo{});
   // The baseline is what an untuned engine runs: the heuristic's first answer as it gave it.
-  const std::optional<double> baseline = bench.time(d, proposed.front().algo, p.accumulate);
+  const std::optional<double> baseline = bench.time(d, proposed.front().algo, accumulate);
   std::optional<double> best;
   for (const Candidate& c : candidates) {
-    const std::optional<double> us = bench.time(d, c.algo, p.accumulate);
+    const std::optional<double> us = bench.time(d, c.algo, accumulate);
     if (!us) continue;
     ++choice.candidates;
     if (!best || *us < *best) {

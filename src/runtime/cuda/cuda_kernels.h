@@ -48,6 +48,12 @@ void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t co
 // q[r][c] = e4m3(x[r][c] / scales[r]) (fp32 division, then round to nearest
 // even, saturating). x 16-byte aligned when cols % 4 == 0.
 void quantize_rows_e4m3(const float* x, int64_t rows, int64_t cols, void* q, float* scales, cudaStream_t stream);
+// out[r][c] = raw[r][c] x x_scale[r] x w_scale[c], or out[r][c] += that with
+// `accumulate`: the per-row and per-feature scales applied after an E4M3
+// product that cuBLASLt could not scale by vectors itself. raw may be out
+// (not with accumulate); all fp32, 16-byte aligned.
+void apply_e4m3_scales(const float* raw, const float* x_scale, const float* w_scale, int64_t rows, int64_t cols,
+                       float* out, bool accumulate, cudaStream_t stream);
 // fp32 -> fp16 / bf16, the operand cuBLAS's tensor-core products take.
 void convert_from_f32(const float* x, int64_t n, DType dtype, void* out, cudaStream_t stream);
 void add_bias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
