@@ -13,7 +13,9 @@
 # each on the held-out text, with the KL divergence and top-1 agreement of its
 # next-token distributions against the fp16 engine's; and transformers'
 # float64 perplexity of the same checkpoint on the same chunks
-# (bench/hf_perplexity.py), the independent figure the fp16 engine must match.
+# (bench/hf_perplexity.py), the independent figure the fp16 engine must match,
+# and its float64 perplexity with E4M3 rounding where each FP8 engine rounds
+# (--fp8-weights, --fp8-kv), the figure each FP8 engine must match.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-demo/model} context=${CONTEXT:-512}
@@ -42,6 +44,13 @@ for text in "${texts[@]}"; do
   python3 bench/hf_perplexity.py "$model" "$text" --context "$context" > "$out/hf-$name.json" 2> "$out/hf-$name.log" &&
     echo "transformers float64: $(tail -1 "$out/hf-$name.json")" ||
     { echo "transformers float64: failed"; tail -3 "$out/hf-$name.log"; }
+  # What the fp8, fp8kv and kv8 engines compute, in float64 (bench/hf_perplexity.py).
+  for ref in "fp8:--fp8-weights" "fp8kv:--fp8-weights --fp8-kv" "kv8:--fp8-kv"; do
+    # shellcheck disable=SC2086
+    python3 bench/hf_perplexity.py "$model" "$text" --context "$context" ${ref#*:} > "$out/hf-$name-${ref%%:*}.json" \
+      2> "$out/hf-$name-${ref%%:*}.log" && echo "transformers float64 as ${ref%%:*}: $(tail -1 "$out/hf-$name-${ref%%:*}.json")" ||
+      { echo "transformers float64 as ${ref%%:*}: failed"; tail -3 "$out/hf-$name-${ref%%:*}.log"; }
+  done
   for variant in fp16 bf16 fp8 fp8kv kv8; do
     [ -f "$work/$variant/engine.json" ] || continue
     base=()

@@ -6,8 +6,17 @@ tokens, the tokenizer's lead tokens before each chunk) and the same chunks
 src/cli/cmd_perplexity.cc):
 
     python3 bench/hf_perplexity.py MODEL_DIR TEXT_FILE --context 128 [--json OUT]
+                                   [--fp8-weights] [--fp8-kv]
 
 Prints {"tokens", "chunks", "scored", "perplexity"} as one JSON line.
+
+--fp8-weights and --fp8-kv compute, still in float64, what an FP8 engine
+computes (docs/verification.md, "FP8"): every linear layer but the LM head with
+its weight rounded to E4M3 per output row (scale = the row's max |w| / 448)
+and its input rounded to E4M3 per token (scale = the token's max |x| / 448);
+the attention's keys (after the rotary embedding) and values rounded to E4M3
+unscaled, as kiln's E4M3 KV cache stores them. The independent figure for
+`kiln perplexity` of a --quantize fp8 / --kv-cache-dtype fp8 engine.
 """
 import argparse
 import json
@@ -17,12 +26,49 @@ import torch
 from tokenizers import Tokenizer
 
 
+E4M3_MAX = 448.0
+
+
+def e4m3(x):
+    """x rounded to E4M3 (nearest even, saturating), back in x's dtype."""
+    return x.to(torch.float32).clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn).to(x.dtype)
+
+
+def row_scaled_e4m3(x):
+    """Each row (last dimension) rounded to E4M3 with scale max|row| / 448."""
+    scale = x.abs().amax(-1, keepdim=True).to(torch.float32) / E4M3_MAX
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale)).to(x.dtype)
+    return e4m3(x / scale) * scale
+
+
+def quantize_linear_layers(model):
+    head = model.get_output_embeddings()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module is not head:
+            with torch.no_grad():
+                module.weight.copy_(row_scaled_e4m3(module.weight))
+            module.register_forward_pre_hook(lambda _m, args: (row_scaled_e4m3(args[0]),) + args[1:])
+
+
+def round_kv_to_e4m3(model):
+    from transformers import AttentionInterface
+    from transformers.models.llama.modeling_llama import eager_attention_forward
+
+    def attention(module, query, key, value, *rest, **kwargs):
+        return eager_attention_forward(module, query, e4m3(key), e4m3(value), *rest, **kwargs)
+
+    AttentionInterface.register("kiln_e4m3_kv", attention)
+    model.set_attn_implementation("kiln_e4m3_kv")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("text")
     ap.add_argument("--context", type=int, default=512)
     ap.add_argument("--json", default="")
+    ap.add_argument("--fp8-weights", action="store_true")
+    ap.add_argument("--fp8-kv", action="store_true")
     args = ap.parse_args()
     import transformers
     tok = Tokenizer.from_file(f"{args.model}/tokenizer.json")
@@ -37,6 +83,10 @@ def main():
                                                               attn_implementation="eager")
     # from_pretrained keeps buffers in fp32: the explicit cast rounds inv_freq too.
     model = model.to(model.dtype).to(torch.float64).eval()
+    if args.fp8_weights:
+        quantize_linear_layers(model)
+    if args.fp8_kv:
+        round_kv_to_e4m3(model)
     nll, chunks = [], 0
     for c in range(max(len(ids) // body, 1)):
         chunk = lead + ids[c * body:(c + 1) * body]

@@ -198,15 +198,15 @@ std::vector<float> checkpoint_row_scales(const checkpoint::WeightSet& weights, c
 // never held in fp32.
 std::vector<float> row_scales_from_sources(const models::CanonicalTensor& t, const checkpoint::WeightSet& weights) {
   const int64_t cols = row_elems(t.shape);
-  std::vector<float> scales, row(static_cast<std::size_t>(cols));
+  std::vector<float> scales;
   scales.reserve(static_cast<std::size_t>(t.shape.at(0)));
   for (const models::RowPiece& p : t.rows) {
     const TensorView v = models::check_source(weights, t.sources.at(p.source), t.source_shapes.at(p.source));
     const std::size_t size = dtype_size(v.dtype);
     for (int64_t r = p.first_row; r < p.first_row + p.rows; ++r) {
-      convert(v.dtype, static_cast<const std::byte*>(v.data) + static_cast<std::size_t>(r * cols) * size, DType::f32,
-              row.data(), row.size());
-      scales.push_back(e4m3_row_scale(row.data(), cols));
+      // Read in place: only the largest magnitude is converted.
+      scales.push_back(
+          e4m3_row_scale(v.dtype, static_cast<const std::byte*>(v.data) + static_cast<std::size_t>(r * cols) * size, cols));
     }
   }
   return scales;

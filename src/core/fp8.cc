@@ -1,7 +1,10 @@
 #include "core/fp8.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <vector>
 
 namespace kiln {
 
@@ -43,10 +46,57 @@ uint8_t f32_to_e4m3(float value) {
   return sign | static_cast<uint8_t>((r >> 20) - ((127u - 7u) << 3));
 }
 
-float e4m3_row_scale(const float* row, int64_t cols) {
-  float amax = 0;
-  for (int64_t c = 0; c < cols; ++c) amax = std::fmax(amax, std::fabs(row[c]));
-  return amax > 0 ? amax / kE4m3Max : 1.0f;
+namespace {
+
+// The largest magnitude's bits among n values of `Bits`, NaNs (magnitudes
+// above infinity's) left out. Branch-free, so the compiler vectorizes it.
+template <typename Bits>
+Bits max_magnitude_bits(const Bits* v, int64_t n, Bits infinity) {
+  // (Not ~Bits{0} >> 1: a uint16_t promotes to int, and -1 >> 1 is -1.)
+  constexpr Bits kMagnitude = static_cast<Bits>(std::numeric_limits<Bits>::max() >> 1);
+  const auto finite_magnitude = [infinity](Bits bits) {
+    const Bits a = static_cast<Bits>(bits & kMagnitude);
+    return a > infinity ? Bits{0} : a;
+  };
+  // 32 running maxima, one per lane of a block, so the compiler turns the
+  // blocks into vector max instructions (a single running maximum stays scalar).
+  constexpr int kLanes = 32;
+  Bits lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) lanes[j] = std::max(lanes[j], finite_magnitude(v[i + j]));
+  }
+  Bits amax = 0;
+  for (; i < n; ++i) amax = std::max(amax, finite_magnitude(v[i]));
+  for (const Bits lane : lanes) amax = std::max(amax, lane);
+  return amax;
+}
+
+float scale_of(float amax) { return amax > 0 ? amax / kE4m3Max : 1.0f; }
+
+}  // namespace
+
+float e4m3_row_scale(const float* row, int64_t cols) { return e4m3_row_scale(DType::f32, row, cols); }
+
+float e4m3_row_scale(DType dtype, const void* row, int64_t cols) {
+  switch (dtype) {
+    case DType::f32: {
+      const uint32_t bits = max_magnitude_bits(static_cast<const uint32_t*>(row), cols, uint32_t{0x7f800000u});
+      float amax;
+      std::memcpy(&amax, &bits, sizeof amax);
+      return scale_of(amax);
+    }
+    case DType::f16:
+      return scale_of(f16_to_f32(max_magnitude_bits(static_cast<const uint16_t*>(row), cols, uint16_t{0x7c00u})));
+    case DType::bf16:
+      return scale_of(bf16_to_f32(max_magnitude_bits(static_cast<const uint16_t*>(row), cols, uint16_t{0x7f80u})));
+    default: {
+      // Other float formats (none today) through fp32.
+      std::vector<float> values(static_cast<std::size_t>(cols));
+      convert_to_f32(dtype, row, values.data(), values.size());
+      return e4m3_row_scale(values.data(), cols);
+    }
+  }
 }
 
 void quantize_rows_e4m3(const float* in, int64_t rows, int64_t cols, uint8_t* out, float* scale) {

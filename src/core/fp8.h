@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/dtype.h"
+
 namespace kiln {
 
 inline constexpr float kE4m3Max = 448.0f;
@@ -23,5 +25,10 @@ uint8_t f32_to_e4m3(float value);
 // (1 for an all-zero row), out[r][c] = e4m3(in[r][c] / scale[r]).
 void quantize_rows_e4m3(const float* in, int64_t rows, int64_t cols, uint8_t* out, float* scale);
 float e4m3_row_scale(const float* row, int64_t cols);
+// The same scale from a row stored in `dtype` (fp32, fp16 or bf16), read in
+// place: the largest magnitude is found on the bits (sign-magnitude formats
+// order as their bit patterns do), so only it is converted; NaNs are skipped
+// as std::fmax skips them.
+float e4m3_row_scale(DType dtype, const void* row, int64_t cols);
 
 }  // namespace kiln

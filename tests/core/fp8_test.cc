@@ -66,5 +66,24 @@ TEST(Fp8, QuantizesRowsByTheirLargestMagnitude) {
   }
 }
 
+TEST(Fp8, RowScaleOfStoredRowsSkipsNaNsAndCountsNegatives) {
+  // Longer than one 32-lane block, the largest magnitude negative and in the tail.
+  std::vector<float> row(70);
+  for (std::size_t i = 0; i < row.size(); ++i) row[i] = 0.25f * static_cast<float>(i % 7) - 0.5f;
+  row[3] = NAN;
+  row[69] = -5.5f;
+  std::vector<uint16_t> f16(row.size()), bf16(row.size());
+  for (std::size_t i = 0; i < row.size(); ++i) {
+    f16[i] = f32_to_f16(row[i]);
+    bf16[i] = f32_to_bf16(row[i]);
+  }
+  const auto n = static_cast<int64_t>(row.size());
+  EXPECT_FLOAT_EQ(e4m3_row_scale(row.data(), n), 5.5f / 448);
+  EXPECT_FLOAT_EQ(e4m3_row_scale(DType::f16, f16.data(), n), 5.5f / 448);
+  EXPECT_FLOAT_EQ(e4m3_row_scale(DType::bf16, bf16.data(), n), 5.5f / 448);
+  row[69] = -INFINITY;  // an infinity is a magnitude, as std::fmax takes it
+  EXPECT_EQ(e4m3_row_scale(row.data(), n), INFINITY);
+}
+
 }  // namespace
 }  // namespace kiln
