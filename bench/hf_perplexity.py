@@ -51,14 +51,17 @@ def quantize_linear_layers(model):
 
 
 def round_kv_to_e4m3(model):
-    from transformers import AttentionInterface
-    from transformers.models.llama.modeling_llama import eager_attention_forward
+    # The eager attention function itself wrapped where the model's module
+    # looks it up, so the eager causal mask stays as it is (a newly registered
+    # attention implementation gets another mask format).
+    import importlib
+    module = importlib.import_module(type(model).__module__)
+    eager = module.eager_attention_forward
 
-    def attention(module, query, key, value, *rest, **kwargs):
-        return eager_attention_forward(module, query, e4m3(key), e4m3(value), *rest, **kwargs)
+    def attention(attn, query, key, value, *rest, **kwargs):
+        return eager(attn, query, e4m3(key), e4m3(value), *rest, **kwargs)
 
-    AttentionInterface.register("kiln_e4m3_kv", attention)
-    model.set_attn_implementation("kiln_e4m3_kv")
+    module.eager_attention_forward = attention
 
 
 def main():

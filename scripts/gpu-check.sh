@@ -12,6 +12,7 @@
 #                                 a table, non-zero on a failure; then sampling
 #                                 (CPU vs GPU tokens) and kiln serve under load
 #   scripts/gpu-check.sh serve    (on the GPU machine) only the kiln serve check
+#   scripts/gpu-check.sh fp8      (on the GPU machine) only the FP8 engines' checks
 #
 # With the device tool: pack here, then run `scripts/gpu-check.sh verify` there
 # with carry [".carry"]. bench/gpu_bench.sh (same carry) times a 7B model.
@@ -262,11 +263,19 @@ serve_check() {
 case "$mode" in
   pack) pack ;;
   verify) verify ;;
+  fp8)
+    # Only the FP8 engines (fp8_check), after a change to their kernels.
+    export LD_LIBRARY_PATH="$PWD/.carry/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    kiln=.carry/bin/kiln work=/tmp/kiln-gpu-check out=/tmp/kiln-gpu-check/logs passed=0 failed=0
+    mkdir -p "$work" "$out"
+    fp8_check
+    echo "passed $passed, failed $failed"
+    [ "$failed" -eq 0 ] ;;
   serve)
     export LD_LIBRARY_PATH="$PWD/.carry/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     kiln=.carry/bin/kiln work=/tmp/kiln-gpu-check out=/tmp/kiln-gpu-check/logs passed=0 failed=0
     mkdir -p "$out"
     serve_check
     [ "$failed" -eq 0 ] ;;
-  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

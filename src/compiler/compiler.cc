@@ -205,8 +205,8 @@ std::vector<float> row_scales_from_sources(const models::CanonicalTensor& t, con
     const std::size_t size = dtype_size(v.dtype);
     for (int64_t r = p.first_row; r < p.first_row + p.rows; ++r) {
       // Read in place: only the largest magnitude is converted.
-      scales.push_back(
-          e4m3_row_scale(v.dtype, static_cast<const std::byte*>(v.data) + static_cast<std::size_t>(r * cols) * size, cols));
+      scales.push_back(e4m3_row_scale(
+          v.dtype, static_cast<const std::byte*>(v.data) + static_cast<std::size_t>(r * cols) * size, cols));
     }
   }
   return scales;

@@ -78,8 +78,9 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = ss[m] = 0.f;
   // kDepth weight loads issued before any is used: enough bytes in flight to
-  // cover device-memory latency with few warps per SM.
-  constexpr int kDepth = 4;
+  // cover device-memory latency with few warps per SM. An E4M3 load is 8
+  // bytes, half a 16-bit one, so it takes twice the depth for the same bytes.
+  constexpr int kDepth = sizeof(T) == 1 ? 8 : 4;
   constexpr int64_t kStep = 32 * 8 * SPLIT;
   int64_t k = lane * 8 + part * 32 * 8;
   for (; k + (kDepth - 1) * kStep < K; k += kDepth * kStep) {
