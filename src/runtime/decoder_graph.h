@@ -14,27 +14,18 @@
 #include "runtime/kv_cache.h"
 #include "runtime/model_weights.h"
 #include "runtime/rope_table.h"
+#include "runtime/step_executor.h"
 
 namespace kiln::runtime {
 
-// What a step returns for its logit rows.
-struct StepOutput {
-  std::vector<int32_t> argmax;      // per logit row: the greedy token
-  std::vector<float> max_logit;     // per logit row: its logit
-  std::vector<float> log_sum_exp;   // per logit row: log(sum(exp(logits)))
-  std::vector<int32_t> tokens;      // per logit row: the token its SampleRow chose (the argmax without one)
-  std::vector<float> chosen_logit;  // per logit row: that token's logit, before any penalty
-  std::vector<float> logits;        // [rows, vocab] on the host, only when asked for
-};
-
-class DecoderGraph {
+class DecoderGraph : public StepExecutor {
  public:
   DecoderGraph(const engine::Engine& engine, Backend& backend);
 
-  const ModelSpec& spec() const { return spec_; }
+  const ModelSpec& spec() const override { return spec_; }
   // (Re)creates the paged KV cache with room for `num_blocks` blocks per layer.
   void reset_kv_cache(int64_t num_blocks);
-  KvCache& kv_cache() { return *kv_; }
+  KvCache& kv_cache() override { return *kv_; }
   int64_t block_size() const { return kBlockSize; }
 
   // Runs the step; `logits` receives [logit_rows.size(), vocab] on the host.
@@ -45,7 +36,9 @@ class DecoderGraph {
   // the argmax). Every logit comes back to the host only when `full_logits`.
   // A decode step (one new token per sequence, no experts) runs as a
   // recording the backend replays for later steps of the same batch size.
-  void forward(const StepInput& step, StepOutput& out, bool full_logits, const std::vector<SampleRow>& choices = {});
+  void forward(const StepInput& step, StepOutput& out, bool full_logits,
+               const std::vector<SampleRow>& choices) override;
+  void forward(const StepInput& step, StepOutput& out, bool full_logits) { forward(step, out, full_logits, {}); }
 
  private:
   static constexpr int64_t kBlockSize = 16;

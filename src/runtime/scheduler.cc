@@ -44,14 +44,14 @@ void check_request(const engine::Limits& limits, int64_t vocab_size, int64_t max
   check_token_ids(vocab_size, prompt);
 }
 
-Scheduler::Scheduler(DecoderGraph& graph, const engine::Limits& limits) : graph_(graph), limits_(limits) {}
+Scheduler::Scheduler(StepExecutor& executor, const engine::Limits& limits) : executor_(executor), limits_(limits) {}
 Scheduler::~Scheduler() = default;
 
 void Scheduler::submit(ScheduledRequest request) {
   if (request.prompt.empty()) throw_error("request ", request.id, ": the prompt is empty");
   // The sequence (prompt and new tokens) stays within the model's positions: a
   // request that would pass them ends at the last one, finishing with "length".
-  const int64_t positions = graph_.spec().max_positions;
+  const int64_t positions = executor_.spec().max_positions;
   const auto prompt_len = static_cast<int64_t>(request.prompt.size());
   if (positions > 0) {
     if (prompt_len >= positions) {
@@ -67,7 +67,7 @@ void Scheduler::cancel(uint64_t id) {
   auto match = [id](const std::unique_ptr<Sequence>& s) { return s->request.id == id; };
   waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), match), waiting_.end());
   for (auto& s : running_) {
-    if (match(s)) graph_.kv_cache().release(s->kv);
+    if (match(s)) executor_.kv_cache().release(s->kv);
   }
   running_.erase(std::remove_if(running_.begin(), running_.end(), match), running_.end());
 }
@@ -78,7 +78,7 @@ void Scheduler::cancel(uint64_t id) {
 void Scheduler::preempt_last() {
   auto victim = std::move(running_.back());
   running_.pop_back();
-  graph_.kv_cache().release(victim->kv);
+  executor_.kv_cache().release(victim->kv);
   victim->context = victim->request.prompt;
   victim->context.insert(victim->context.end(), victim->generated.begin(), victim->generated.end());
   victim->prefilled = 0;
@@ -87,6 +87,13 @@ void Scheduler::preempt_last() {
 }
 
 std::vector<TokenEvent> Scheduler::step() {
+  const StepPlan plan = schedule();
+  if (plan.empty()) return {};
+  execute(plan);
+  return update(plan);
+}
+
+Scheduler::StepPlan Scheduler::schedule() {
   while (!waiting_.empty() && static_cast<int64_t>(running_.size()) < limits_.max_batch_size) {
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
@@ -96,7 +103,7 @@ std::vector<TokenEvent> Scheduler::step() {
   // sequence already given room, and nothing is scheduled yet.
   for (std::size_t i = 0; i < running_.size();) {
     Sequence& s = *running_[i];
-    if (!s.decoding() || graph_.kv_cache().reserve(s.kv, s.kv.length + 1)) {
+    if (!s.decoding() || executor_.kv_cache().reserve(s.kv, s.kv.length + 1)) {
       ++i;
     } else if (running_.size() > 1) {
       preempt_last();
@@ -105,11 +112,10 @@ std::vector<TokenEvent> Scheduler::step() {
     }
   }
 
-  StepInput input;
-  std::vector<Sequence*> sampled;
-  std::vector<std::pair<Sequence*, int64_t>> advanced;
+  StepPlan plan;
+  StepInput& input = plan.input;
   int64_t budget = limits_.max_num_tokens;
-  auto schedule = [&](Sequence& s, const int32_t* tokens, int64_t n, bool wants_logits) {
+  auto schedule_rows = [&](Sequence& s, const int32_t* tokens, int64_t n, bool wants_logits) {
     const int64_t start = s.kv.length;
     input.seqs.push_back(StepSequence{&s.kv, static_cast<int64_t>(input.tokens.size()), start, n});
     for (int64_t t = 0; t < n; ++t) {
@@ -118,63 +124,72 @@ std::vector<TokenEvent> Scheduler::step() {
     }
     if (wants_logits) {
       input.logit_rows.push_back(static_cast<int64_t>(input.tokens.size()) - 1);
-      sampled.push_back(&s);
+      plan.sampled.push_back(s.request.id);
+      plan.sampled_sequences.push_back(&s);
     }
-    advanced.emplace_back(&s, n);
+    plan.advanced.emplace_back(&s, n);
     budget -= n;
   };
   // Decoding sequences first, one token each, so they keep streaming while prompts prefill.
   for (auto& s : running_) {
-    if (s->decoding() && budget > 0) schedule(*s, &s->generated.back(), 1, true);
+    if (s->decoding() && budget > 0) schedule_rows(*s, &s->generated.back(), 1, true);
   }
   // Then prompt chunks in the room left; a chunk that finds no KV room waits for a later step.
   for (auto& s : running_) {
     if (s->decoding() || budget <= 0) continue;
     const int64_t n = std::min<int64_t>(static_cast<int64_t>(s->context.size()) - s->prefilled, budget);
-    if (!graph_.kv_cache().reserve(s->kv, s->kv.length + n)) continue;
+    if (!executor_.kv_cache().reserve(s->kv, s->kv.length + n)) continue;
     // Logits only when the chunk completes the context: they choose the next token.
     const bool completes = s->prefilled + n == static_cast<int64_t>(s->context.size());
-    schedule(*s, s->context.data() + s->prefilled, n, completes);
+    schedule_rows(*s, s->context.data() + s->prefilled, n, completes);
     s->prefilled += n;
   }
   if (input.tokens.empty()) {
-    if (running_.empty()) return {};
+    if (running_.empty()) return plan;
     // Prompts holding parts of the cache can block each other: free the latest and retry.
     if (running_.size() > 1) {
       preempt_last();
-      return step();
+      return schedule();
     }
     throw_error("the KV cache is too small for a request of ", running_[0]->context.size(), " tokens");
   }
 
   // Tokens are chosen on the backend (sampling, penalties); every logit comes
   // to the host only when the caller records them.
-  std::vector<SampleRow> choices(sampled.size());
-  std::vector<std::vector<int32_t>> histories(sampled.size());
+  const std::size_t rows = plan.sampled_sequences.size();
+  plan.choices.resize(rows);
+  plan.histories.resize(rows);
   bool any_choice = false;
-  for (std::size_t i = 0; i < sampled.size(); ++i) {
-    Sequence& s = *sampled[i];
+  for (std::size_t i = 0; i < rows; ++i) {
+    Sequence& s = *plan.sampled_sequences[i];
     if (!s.sampler.needs_logits()) continue;
     any_choice = true;
-    SampleRow& c = choices[i];
+    SampleRow& c = plan.choices[i];
     c.params = &s.sampler.params();
     if (s.request.sampling.repetition_penalty != 1.0) {
-      histories[i] = s.request.prompt;
-      histories[i].insert(histories[i].end(), s.generated.begin(), s.generated.end());
-      c.history = &histories[i];
+      plan.histories[i] = s.request.prompt;
+      plan.histories[i].insert(plan.histories[i].end(), s.generated.begin(), s.generated.end());
+      c.history = &plan.histories[i];
     }
     if (!s.request.sampling.greedy) c.uniform = s.sampler.draw();
   }
-  if (!any_choice) choices.clear();
-  const bool full_logits = keep_logits_;
-  graph_.forward(input, output_, full_logits, choices);
-  for (auto [s, n] : advanced) s->kv.length += n;
-  const int64_t vocab = graph_.spec().vocab_size;
-  const auto& eos = graph_.spec().eos_token_ids;
+  if (!any_choice) plan.choices.clear();
+  plan.full_logits = keep_logits_;
+  return plan;
+}
+
+void Scheduler::execute(const StepPlan& plan) {
+  executor_.forward(plan.input, output_, plan.full_logits, plan.choices);
+}
+
+std::vector<TokenEvent> Scheduler::update(const StepPlan& plan) {
+  for (auto [s, n] : plan.advanced) s->kv.length += n;
+  const int64_t vocab = executor_.spec().vocab_size;
+  const auto& eos = executor_.spec().eos_token_ids;
   std::vector<TokenEvent> events;
-  for (std::size_t i = 0; i < sampled.size(); ++i) {
-    Sequence& s = *sampled[i];
-    const float* row = full_logits ? output_.logits.data() + static_cast<int64_t>(i) * vocab : nullptr;
+  for (std::size_t i = 0; i < plan.sampled_sequences.size(); ++i) {
+    Sequence& s = *plan.sampled_sequences[i];
+    const float* row = plan.full_logits ? output_.logits.data() + static_cast<int64_t>(i) * vocab : nullptr;
     TokenEvent e{s.request.id, output_.tokens[i], row, 0.f, false, ""};
     // log softmax of the unpenalized logits: the chosen logit less the row's log-sum-exp.
     e.logprob = output_.chosen_logit[i] - output_.log_sum_exp[i];

@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "engine/engine_reader.h"
+#include "runtime/decoder_graph.h"
 #include "runtime/sampler.h"
 #include "support/cli_engine.h"
 #include "support/temp_dir.h"
