@@ -65,15 +65,26 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   done_.wait(lock, [&] { return pending_ == 0; });
 }
 
+int ThreadPool::global_size() {
+  if (const char* env = std::getenv("KILN_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 ThreadPool& ThreadPool::global() {
-  static ThreadPool pool([] {
-    if (const char* env = std::getenv("KILN_THREADS")) {
-      const int n = std::atoi(env);
-      if (n > 0) return n;
-    }
-    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }());
+  static ThreadPool pool(global_size());
   return pool;
 }
+
+namespace {
+thread_local ThreadPool* current_pool = nullptr;
+}  // namespace
+
+ThreadPool& ThreadPool::current() { return current_pool ? *current_pool : global(); }
+
+CurrentPool::CurrentPool(ThreadPool& pool) : previous_(current_pool) { current_pool = &pool; }
+CurrentPool::~CurrentPool() { current_pool = previous_; }
 
 }  // namespace kiln

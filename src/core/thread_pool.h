@@ -26,6 +26,11 @@ class ThreadPool {
 
   // The process-wide pool, sized by KILN_THREADS or the hardware concurrency.
   static ThreadPool& global();
+  // The pool this thread's data-parallel loops use: the one a CurrentPool on
+  // this thread names (a tensor-parallel rank's own threads), else global().
+  static ThreadPool& current();
+  // The threads global() has: what the ranks of one process share out.
+  static int global_size();
 
  private:
   void worker_loop(int index);
@@ -41,6 +46,18 @@ class ThreadPool {
   uint64_t generation_ = 0;
   bool stop_ = false;
   std::mutex run_mutex_;  // one parallel_for at a time
+};
+
+// Makes `pool` this thread's ThreadPool::current() while it lives.
+class CurrentPool {
+ public:
+  explicit CurrentPool(ThreadPool& pool);
+  ~CurrentPool();
+  CurrentPool(const CurrentPool&) = delete;
+  CurrentPool& operator=(const CurrentPool&) = delete;
+
+ private:
+  ThreadPool* previous_;
 };
 
 }  // namespace kiln

@@ -43,6 +43,20 @@ DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
   }
 }
 
+DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend, Communicator& comm)
+    : DecoderGraph(engine, backend) {
+  if (comm.size() != tp_) {
+    throw_error("internal: a communicator of ", comm.size(), " ranks for an engine of ", tp_);
+  }
+  comm_ = &comm;
+  fuse_norms_ = false;  // one rank of several: its norms feed its own shards only (kept simple)
+}
+
+void DecoderGraph::add_partial(float* partial, int64_t n, float* out) {
+  if (comm_) comm_->all_reduce_sum(partial, n);
+  backend_.add(out, partial, n);
+}
+
 void DecoderGraph::reset_kv_cache(int64_t num_blocks) {
   KvCacheConfig c;
   c.num_layers = spec_.num_layers;
@@ -51,7 +65,9 @@ void DecoderGraph::reset_kv_cache(int64_t num_blocks) {
   c.block_size = kBlockSize;
   c.num_blocks = num_blocks;
   kv_ = std::make_unique<KvCache>(c);
-  for (int r = 0; r < tp_; ++r) backend_.allocate_kv(c, r);
+  for (int r = 0; r < tp_; ++r) {
+    if (runs_rank(r)) backend_.allocate_kv(c, r);
+  }
 }
 
 float* DecoderGraph::scratch(std::size_t slot, int64_t floats) {
@@ -71,6 +87,7 @@ enum Slot : std::size_t {
   kNormed2,
   kLast,
   kLogits,
+  kPartial,
   kRouter,
   kExpertIn,
   kExpertOut,
@@ -86,6 +103,7 @@ void DecoderGraph::attention_block(int64_t layer, const float* normed, const Ste
                                    bool fused_norm) {
   const auto rows = static_cast<int64_t>(step.tokens.size());
   for (int r = 0; r < tp_; ++r) {
+    if (!runs_rank(r)) continue;
     const LayerWeights& w = weights_.ranks[static_cast<std::size_t>(r)].layers[static_cast<std::size_t>(layer)];
     float* qkv = scratch(kQkv, rows * w.qkv.rows());
     const Weight* qkv_bias = w.qkv_bias ? &w.qkv_bias : nullptr;
@@ -108,7 +126,13 @@ void DecoderGraph::attention_block(int64_t layer, const float* normed, const Ste
     }
     float* attn = scratch(kAttn, rows * attn_.num_heads * attn_.head_dim);
     backend_.attention(r, layer, qkv, step.positions, step.seqs, kv_->config(), p, attn);
-    backend_.linear(attn, rows, w.out, nullptr, x, /*accumulate=*/true);
+    if (comm_) {
+      float* partial = scratch(kPartial, rows * spec_.hidden_size);
+      backend_.linear(attn, rows, w.out, nullptr, partial);
+      add_partial(partial, rows * spec_.hidden_size, x);
+    } else {
+      backend_.linear(attn, rows, w.out, nullptr, x, /*accumulate=*/true);
+    }
   }
   const LayerWeights& w0 = weights_.ranks[0].layers[static_cast<std::size_t>(layer)];
   if (w0.out_bias) backend_.add_bias(x, w0.out_bias, rows);
@@ -141,6 +165,7 @@ void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& w
     }
   };
   for (int r = 0; r < tp_; ++r) {
+    if (!runs_rank(r)) continue;
     const MlpWeights& w = weights(r);
     float* act;
     if (spec_.gated_mlp) {
@@ -154,7 +179,18 @@ void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& w
       first_projection(w.up, w.up_bias ? &w.up_bias : nullptr, act);
       backend_.activation(spec_.activation, act, rows * w.up.rows());
     }
-    if (run_if) {
+    if (comm_) {
+      // Every rank takes part in the sum, its expert used or not (a zero partial then).
+      const int64_t n = rows * spec_.hidden_size;
+      float* partial = scratch(kPartial, n);
+      if (run_if) {
+        backend_.fill(partial, 0.f, n);
+        backend_.linear_if(run_if, act, rows, w.down, nullptr, partial, /*accumulate=*/true);
+      } else {
+        backend_.linear(act, rows, w.down, nullptr, partial);
+      }
+      add_partial(partial, n, out);
+    } else if (run_if) {
       backend_.linear_if(run_if, act, rows, w.down, nullptr, out, /*accumulate=*/true);
     } else {
       backend_.linear(act, rows, w.down, nullptr, out, /*accumulate=*/true);
@@ -249,6 +285,13 @@ void DecoderGraph::forward(const StepInput& step, StepOutput& result, bool full_
   } else {
     run_layers(step);
   }
+  if (!head_rank()) {
+    // The other ranks' part ends with the last layer: rank 0 has the logits.
+    float probe = 0.f;
+    backend_.copy_to_host(scratch(kX, 1), 1, &probe);  // waits for the step's work, surfacing its faults
+    result = StepOutput{};
+    return;
+  }
   result.argmax.resize(static_cast<std::size_t>(n));
   result.max_logit.resize(static_cast<std::size_t>(n));
   result.log_sum_exp.resize(static_cast<std::size_t>(n));
@@ -304,6 +347,7 @@ void DecoderGraph::run_layers(const StepInput& step) {
     }
   }
 
+  if (!head_rank()) return;
   const auto n = static_cast<int64_t>(step.logit_rows.size());
   float* last = scratch(kLast, n * H);
   backend_.gather_logit_rows(x, H, last);

@@ -1,8 +1,10 @@
 // The canonical decoder, once for every family and every backend: embedding,
 // then per layer norm -> attention -> MLP (sequential or parallel), final norm
 // and LM head. Tensor-parallel ranks run each layer's sharded projections and
-// their partial outputs are summed (the all-reduce); on the CPU the ranks run
-// one after the other in this process.
+// their partial outputs are summed (the all-reduce): either every rank in this
+// graph, one after the other on one backend, or (with a Communicator) this
+// graph is one rank on its own backend and the sums go through the
+// communicator (runtime/tensor_parallel_graph.h runs such graphs at once).
 #pragma once
 
 #include <functional>
@@ -11,6 +13,7 @@
 
 #include "engine/engine_reader.h"
 #include "runtime/backend.h"
+#include "runtime/communicator.h"
 #include "runtime/kv_cache.h"
 #include "runtime/model_weights.h"
 #include "runtime/rope_table.h"
@@ -21,12 +24,15 @@ namespace kiln::runtime {
 class DecoderGraph : public StepExecutor {
  public:
   DecoderGraph(const engine::Engine& engine, Backend& backend);
+  // One rank of the engine's tensor-parallel ranks, comm.rank(); only rank 0
+  // computes the LM head, the logits and the tokens.
+  DecoderGraph(const engine::Engine& engine, Backend& backend, Communicator& comm);
 
   const ModelSpec& spec() const override { return spec_; }
   // (Re)creates the paged KV cache with room for `num_blocks` blocks per layer.
-  void reset_kv_cache(int64_t num_blocks);
+  void reset_kv_cache(int64_t num_blocks) override;
   KvCache& kv_cache() override { return *kv_; }
-  int64_t block_size() const { return kBlockSize; }
+  int64_t block_size() const override { return kBlockSize; }
 
   // Runs the step; `logits` receives [logit_rows.size(), vocab] on the host.
   // The caller has reserved KV blocks for every sequence's new length.
@@ -59,8 +65,16 @@ class DecoderGraph : public StepExecutor {
                  float* out, const LayerWeights* norm_of = nullptr, const float* run_if = nullptr);
   const LayerWeights& layer_weights(int rank, int64_t layer) const;
 
+  // out += partial: the ranks' partial sums added (all-reduced first when
+  // this graph is one rank of several).
+  void add_partial(float* partial, int64_t n, float* out);
+  // The rank whose products this graph runs: every one, or the communicator's.
+  bool runs_rank(int r) const { return comm_ == nullptr || comm_->rank() == r; }
+  bool head_rank() const { return comm_ == nullptr || comm_->rank() == 0; }
+
   ModelSpec spec_;
   int tp_;
+  Communicator* comm_ = nullptr;
   // One rank, sequential blocks, dense MLPs: each norm feeds exactly one projection.
   bool fuse_norms_ = false;
   Backend& backend_;

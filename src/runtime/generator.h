@@ -5,11 +5,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "runtime/decoder_graph.h"
+#include "engine/engine_reader.h"
 #include "runtime/sampler.h"
+#include "runtime/step_executor.h"
 
 namespace kiln::runtime {
 
@@ -29,7 +31,7 @@ struct GenerationResult {
 class Generator {
  public:
   Generator(const engine::Engine& engine, Backend& backend);
-  const ModelSpec& spec() const { return graph_.spec(); }
+  const ModelSpec& spec() const { return graph_->spec(); }
 
   // Throws kiln::Error naming the request and limit when a prompt is empty,
   // too long, or holds ids outside the vocabulary.
@@ -44,7 +46,7 @@ class Generator {
   void validate(const GenerationRequest& request, std::size_t index) const;
 
   engine::Limits limits_;
-  DecoderGraph graph_;
+  std::unique_ptr<StepExecutor> graph_;
 };
 
 }  // namespace kiln::runtime

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/model_spec.h"
@@ -27,12 +28,21 @@ class StepExecutor {
  public:
   virtual ~StepExecutor() = default;
   virtual const ModelSpec& spec() const = 0;
+  // (Re)creates the paged KV cache with room for `num_blocks` blocks per layer.
+  virtual void reset_kv_cache(int64_t num_blocks) = 0;
   virtual KvCache& kv_cache() = 0;
+  virtual int64_t block_size() const = 0;
   // Runs the step (every sequence's KV blocks reserved for its new length):
   // per logit row the token `choices[i]` picks (no choices: the argmax), its
   // logit and the row's log-sum-exp; every logit only with `full_logits`.
   virtual void forward(const StepInput& step, StepOutput& out, bool full_logits,
                        const std::vector<SampleRow>& choices) = 0;
+  // The step's logit rows, every logit: [logit_rows.size(), vocab].
+  void forward_logits(const StepInput& step, std::vector<float>& logits) {
+    StepOutput out;
+    forward(step, out, true, {});
+    logits = std::move(out.logits);
+  }
 };
 
 }  // namespace kiln::runtime

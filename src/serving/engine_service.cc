@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "runtime/step_executor_factory.h"
 
 namespace kiln::serving {
 
@@ -44,23 +45,23 @@ void Job::fail(const std::string& reason, const std::string& error) {
 }
 
 EngineService::EngineService(const engine::Engine& engine, runtime::Backend& backend, EngineServiceOptions options)
-    : limits_(engine.manifest().limits), options_(options), graph_(engine, backend) {
+    : limits_(engine.manifest().limits), options_(options), graph_(runtime::make_step_executor(engine, backend)) {
   limits_.max_batch_size = options.max_batch_size;
   // The cache takes the memory budget, and at least one longest sequence.
-  const ModelSpec& s = graph_.spec();
+  const ModelSpec& s = graph_->spec();
   const int64_t tp = engine.manifest().tensor_parallel;
-  const int64_t block_bytes =
-      2 * s.num_layers * s.kv_heads_per_rank(tp) * tp * s.head_dim * backend.kv_bytes_per_value() * graph_.block_size();
+  const int64_t block_bytes = 2 * s.num_layers * s.kv_heads_per_rank(tp) * tp * s.head_dim *
+                              backend.kv_bytes_per_value() * graph_->block_size();
   // On a GPU the cache takes what the weights and workspace leave of the allowed share.
   const int64_t budget = backend.kv_cache_budget(options.gpu_memory_utilization).value_or(options.kv_cache_bytes);
   const int64_t longest =
-      (limits_.max_input_len + limits_.max_output_len + graph_.block_size() - 1) / graph_.block_size();
+      (limits_.max_input_len + limits_.max_output_len + graph_->block_size() - 1) / graph_->block_size();
   const int64_t wanted = longest * options.max_batch_size;
   const int64_t blocks = std::max(longest, std::min(wanted, budget / std::max<int64_t>(1, block_bytes)));
-  graph_.reset_kv_cache(blocks);
+  graph_->reset_kv_cache(blocks);
   stats_.kv_blocks_total = blocks;
-  scheduler_ = std::make_unique<runtime::Scheduler>(graph_, limits_);
-  log_info("KV cache: ", blocks, " blocks of ", graph_.block_size(), " tokens (", blocks * block_bytes / (1 << 20),
+  scheduler_ = std::make_unique<runtime::Scheduler>(*graph_, limits_);
+  log_info("KV cache: ", blocks, " blocks of ", graph_->block_size(), " tokens (", blocks * block_bytes / (1 << 20),
            " MiB); up to ", options.max_batch_size, " sequences per step");
   thread_ = std::thread([this] { loop(); });
 }
@@ -77,7 +78,7 @@ EngineService::~EngineService() {
 }
 
 std::shared_ptr<Job> EngineService::submit(JobRequest request) {
-  runtime::check_request(limits_, graph_.spec().vocab_size, graph_.spec().max_positions, request.prompt,
+  runtime::check_request(limits_, graph_->spec().vocab_size, graph_->spec().max_positions, request.prompt,
                          request.max_new_tokens);
   runtime::check_sampling(request.sampling);  // refuses invalid sampling parameters now, not in the loop
   std::shared_ptr<Job> job;
@@ -163,7 +164,7 @@ void EngineService::loop() {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.running = static_cast<int64_t>(scheduler_->running());
     stats_.waiting = static_cast<int64_t>(scheduler_->waiting());
-    stats_.kv_blocks_free = graph_.kv_cache().free_blocks();
+    stats_.kv_blocks_free = graph_->kv_cache().free_blocks();
     stats_.preemptions = scheduler_->preemptions();
     ++stats_.steps;
     if (inbox_.empty() && active_.empty()) wake_.notify_all();  // drain() waits for this

@@ -19,9 +19,9 @@
 
 #include "engine/engine_reader.h"
 #include "runtime/backend.h"
-#include "runtime/decoder_graph.h"
 #include "runtime/sampler.h"
 #include "runtime/scheduler.h"
+#include "runtime/step_executor.h"
 
 namespace kiln::serving {
 
@@ -86,7 +86,7 @@ class EngineService {
   std::shared_ptr<Job> submit(JobRequest request);
   void cancel(const std::shared_ptr<Job>& job);
   EngineStats stats() const;
-  const ModelSpec& spec() const { return graph_.spec(); }
+  const ModelSpec& spec() const { return graph_->spec(); }
   const engine::Limits& limits() const { return limits_; }
   // Stops taking jobs, lets running ones finish (bounded by `deadline`), then stops the loop.
   void drain(std::chrono::milliseconds deadline);
@@ -98,7 +98,7 @@ class EngineService {
 
   engine::Limits limits_;
   EngineServiceOptions options_;
-  runtime::DecoderGraph graph_;
+  std::unique_ptr<runtime::StepExecutor> graph_;
   std::unique_ptr<runtime::Scheduler> scheduler_;
 
   mutable std::mutex mutex_;

@@ -29,6 +29,8 @@ class ScriptedExecutor : public StepExecutor {
   }
   const ModelSpec& spec() const override { return spec_; }
   KvCache& kv_cache() override { return kv_; }
+  void reset_kv_cache(int64_t) override {}
+  int64_t block_size() const override { return kv_.config().block_size; }
   void forward(const StepInput& step, StepOutput& out, bool, const std::vector<SampleRow>&) override {
     steps.push_back(step);
     // A sequence's first rows (from position 0) name its first prompt token.

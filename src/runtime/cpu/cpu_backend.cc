@@ -158,7 +158,7 @@ class CpuBackend final : public Backend {
     for (const auto& s : seqs) {
       for (int64_t t = 0; t < s.count; ++t) tokens.emplace_back(&s, t);
     }
-    ThreadPool::global().parallel_for(
+    ThreadPool::current().parallel_for(
         static_cast<int64_t>(tokens.size()) * p.num_heads, 4, [&](int64_t begin, int64_t end) {
           std::vector<float> scores;
           for (int64_t task = begin; task < end; ++task) {
@@ -266,7 +266,7 @@ class CpuBackend final : public Backend {
     summary_argmax_.resize(static_cast<std::size_t>(rows));
     summary_max_.resize(static_cast<std::size_t>(rows));
     summary_lse_.resize(static_cast<std::size_t>(rows));
-    ThreadPool::global().parallel_for(rows, 1, [&](int64_t b, int64_t e) {
+    ThreadPool::current().parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const float* row = logits + r * vocab;
         summary_argmax_[r] = runtime::argmax(row, vocab);

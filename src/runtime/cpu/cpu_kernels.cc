@@ -77,7 +77,7 @@ void linear_typed(const float* x, int64_t rows, int64_t in, const void* w, int64
   constexpr int64_t kOutBlock = 16;  // weight rows per task
   constexpr int64_t kRowBlock = 64;  // activation rows kept hot per block
   const std::size_t wbytes = dtype_size(T);
-  ThreadPool::global().parallel_for(
+  ThreadPool::current().parallel_for(
       (out_features + kOutBlock - 1) / kOutBlock, std::max<int64_t>(1, 8 / std::max<int64_t>(1, rows)),
       [&](int64_t b0, int64_t b1) {
         for (int64_t rb = 0; rb < rows; rb += kRowBlock) {
