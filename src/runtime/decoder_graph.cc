@@ -26,9 +26,18 @@ std::vector<float> alibi_slopes(int64_t heads) {
   return slopes;
 }
 
-DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
-    : spec_(engine.manifest().spec), tp_(engine.manifest().tensor_parallel), backend_(backend) {
-  weights_ = ModelWeights::load(engine, backend);
+DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend) : DecoderGraph(engine, backend, nullptr) {}
+
+DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend, Communicator& comm)
+    : DecoderGraph(engine, backend, &comm) {}
+
+DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend, Communicator* comm)
+    : spec_(engine.manifest().spec), tp_(engine.manifest().tensor_parallel), comm_(comm), backend_(backend) {
+  if (comm_ && comm_->size() != tp_) {
+    throw_error("internal: a communicator of ", comm_->size(), " ranks for an engine of ", tp_);
+  }
+  // Every rank's graph sees the whole engine; rank 0 verifies it for all of them.
+  weights_ = ModelWeights::load(engine, backend, head_rank());
   const auto& limits = engine.manifest().limits;
   const int64_t context = limits.max_input_len + limits.max_output_len;
   if (spec_.positions == PositionKind::rope) rope_ = RopeTable::build(spec_.rope, context);
@@ -41,15 +50,6 @@ DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend)
     alibi_slopes_ = alibi_slopes(spec_.num_heads);
     for (float& slope : alibi_slopes_) slope = static_cast<float>(slope * spec_.alibi_scale);
   }
-}
-
-DecoderGraph::DecoderGraph(const engine::Engine& engine, Backend& backend, Communicator& comm)
-    : DecoderGraph(engine, backend) {
-  if (comm.size() != tp_) {
-    throw_error("internal: a communicator of ", comm.size(), " ranks for an engine of ", tp_);
-  }
-  comm_ = &comm;
-  fuse_norms_ = false;  // one rank of several: its norms feed its own shards only (kept simple)
 }
 
 void DecoderGraph::add_partial(float* partial, int64_t n, float* out) {

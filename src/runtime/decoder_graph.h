@@ -47,6 +47,7 @@ class DecoderGraph : public StepExecutor {
   void forward(const StepInput& step, StepOutput& out, bool full_logits) { forward(step, out, full_logits, {}); }
 
  private:
+  DecoderGraph(const engine::Engine& engine, Backend& backend, Communicator* comm);
   static constexpr int64_t kBlockSize = 16;
   // MoE steps of at most this many rows route on the backend (no host wait).
   static constexpr int64_t kDeviceRoutedRows = 8;

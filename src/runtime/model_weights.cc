@@ -5,10 +5,10 @@
 namespace kiln::runtime {
 namespace tn = tensor_names;
 
-ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend) {
+ModelWeights ModelWeights::load(const engine::Engine& engine, Backend& backend, bool verify) {
   const ModelSpec& s = engine.manifest().spec;
   // Nothing loaded is used before the verifier's finish() has passed.
-  WeightVerifier verifier(engine, backend);
+  WeightVerifier verifier(engine, backend, verify);
   auto required = [&](int rank, const std::string& name) {
     Weight w = backend.upload(engine.tensor(rank, name));
     verifier.uploaded(rank, name, w);

@@ -31,8 +31,9 @@ struct ModelWeights {
   std::vector<RankWeights> ranks;
 
   // Uploads every tensor the spec needs; throws naming the first missing one,
-  // or, when engine.verify_weights(), a blob that does not match its checksums.
-  static ModelWeights load(const engine::Engine& engine, Backend& backend);
+  // or, when engine.verify_weights() and `verify`, a blob that does not match
+  // its checksums.
+  static ModelWeights load(const engine::Engine& engine, Backend& backend, bool verify = true);
 };
 
 }  // namespace kiln::runtime

@@ -75,8 +75,9 @@ UploadedCheckPlan plan_uploaded_check(
   return plan;
 }
 
-WeightVerifier::WeightVerifier(const engine::Engine& engine, Backend& backend) : engine_(engine), backend_(backend) {
-  if (!engine.verify_weights()) return;
+WeightVerifier::WeightVerifier(const engine::Engine& engine, Backend& backend, bool verify)
+    : engine_(engine), backend_(backend) {
+  if (!verify || !engine.verify_weights()) return;
   check_uploads_ = backend.copies_weights() && every_blob_has_chunks(engine.manifest());
   // The file is hashed while the tensors are taken from it (both read the same mapped pages).
   if (!check_uploads_) file_.emplace(engine, file_threads());

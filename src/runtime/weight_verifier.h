@@ -39,10 +39,12 @@ UploadedCheckPlan plan_uploaded_check(
 
 class WeightVerifier {
  public:
-  // Does nothing unless engine.verify_weights(); where the backend uses the
-  // mapped engine in place, starts hashing the file at once. `engine` and
-  // `backend` must outlive the verifier.
-  WeightVerifier(const engine::Engine& engine, Backend& backend);
+  // Does nothing unless engine.verify_weights() and `verify` (false: another
+  // loader of the same engine verifies it, as tensor-parallel rank 0 does for
+  // the ranks beside it); where the backend uses the mapped engine in place,
+  // starts hashing the file at once. `engine` and `backend` must outlive the
+  // verifier.
+  WeightVerifier(const engine::Engine& engine, Backend& backend, bool verify = true);
 
   // Records where upload() put tensor `name` of rank `rank`.
   void uploaded(int rank, const std::string& name, const Weight& weight);
