@@ -40,6 +40,21 @@ Engine Engine::open(const fs::path& dir, const std::optional<Target>& expected, 
     throw_error("engine ", dir.string(), " was built for ", e.manifest_.target.describe(), ", but this machine runs ",
                 expected->describe(), ": rebuild it with `kiln build --target ", expected->backend, "`");
   }
+  // Every rank's blob is there before any is mapped: a missing one is named
+  // with how many the engine has and how many were found.
+  std::vector<std::string> missing;
+  for (const auto& rank : e.manifest_.ranks) {
+    std::error_code ec;
+    if (!fs::exists(dir / rank.file, ec)) missing.push_back(rank.file);
+  }
+  if (!missing.empty()) {
+    std::string names;
+    for (const auto& m : missing) names += (names.empty() ? "" : ", ") + m;
+    const std::size_t ranks = e.manifest_.ranks.size();
+    throw_error("engine ", dir.string(), " has ", ranks, " tensor-parallel rank", ranks == 1 ? "" : "s",
+                " in engine.json but only ", ranks - missing.size(), " blob", ranks - missing.size() == 1 ? "" : "s",
+                " beside it: ", names, " missing (an incomplete copy?)");
+  }
   for (const auto& rank : e.manifest_.ranks) {
     const fs::path blob_path = dir / rank.file;
     auto blob = MappedFile::open(blob_path);

@@ -144,6 +144,17 @@ TEST_F(RunEngine, TruncatedBlobRefused) {
   EXPECT_THAT(r.output, HasSubstr("truncated or incomplete copy"));
 }
 
+TEST_F(RunEngine, MissingRankBlobRefusedNamingBothCounts) {
+  const fs::path tp2 = dir_->path() / "tp2";
+  const auto built = run_kiln("build --model " + fixture("llama") + " --output " + tp2.string() + " --tp 2 -q");
+  ASSERT_EQ(built.status, 0) << built.output;
+  fs::remove(tp2 / "rank1.bin");
+  const auto r = run_kiln("generate --engine " + tp2.string() + " --input-ids 1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_THAT(r.output, HasSubstr("has 2 tensor-parallel ranks in engine.json but only 1 blob beside it"));
+  EXPECT_THAT(r.output, HasSubstr("rank1.bin missing"));
+}
+
 TEST_F(RunEngine, VerifyFailsAgainstAnotherModelsReference) {
   // The mistral fixture shares the vocabulary size but not the weights: verify must say FAIL and exit 1.
   const auto r = run_kiln("verify --engine " + engine().string() + " --reference " + fixture("mistral"));
