@@ -4,8 +4,10 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "runtime/expert_routing.h"
 
 namespace kiln::runtime {
@@ -348,6 +350,10 @@ void DecoderGraph::run_layers(const StepInput& step) {
   }
 
   if (!head_rank()) return;
+  // One rank of several: the others are done with the step, so the LM head
+  // (replicated, rank 0's alone) takes the process's threads, not the rank's share.
+  std::optional<CurrentPool> all_threads;
+  if (comm_) all_threads.emplace(ThreadPool::global());
   const auto n = static_cast<int64_t>(step.logit_rows.size());
   float* last = scratch(kLast, n * H);
   backend_.gather_logit_rows(x, H, last);
