@@ -22,6 +22,9 @@ class ThreadPool {
 
   // Calls fn(begin, end) over [0, n) split into contiguous chunks of at least
   // `grain` items, the caller's thread taking one chunk; returns when all are done.
+  // Chunk i runs on thread i (the caller's is 0), so with n <= size() and
+  // grain 1 every item has a thread of its own and items may wait on each
+  // other (tensor-parallel ranks meeting in an all-reduce).
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
   // The process-wide pool, sized by KILN_THREADS or the hardware concurrency.

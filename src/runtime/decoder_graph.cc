@@ -246,12 +246,6 @@ void DecoderGraph::moe_block(int64_t layer, const float* normed, int64_t rows, f
   }
 }
 
-void DecoderGraph::forward(const StepInput& step, std::vector<float>& logits) {
-  StepOutput out;
-  forward(step, out, true);
-  logits = std::move(out.logits);
-}
-
 void DecoderGraph::check_step(const StepInput& step) const {
   int64_t limit = std::numeric_limits<int64_t>::max();
   if (spec_.positions == PositionKind::rope) limit = rope_.positions;

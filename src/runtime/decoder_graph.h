@@ -34,17 +34,15 @@ class DecoderGraph : public StepExecutor {
   KvCache& kv_cache() override { return *kv_; }
   int64_t block_size() const override { return kBlockSize; }
 
-  // Runs the step; `logits` receives [logit_rows.size(), vocab] on the host.
-  // The caller has reserved KV blocks for every sequence's new length.
-  void forward(const StepInput& step, std::vector<float>& logits);
-  // As above, with each row's argmax and log-sum-exp, and the token
+  // Runs the step (the caller has reserved KV blocks for every sequence's new
+  // length): each logit row's argmax and log-sum-exp, and the token
   // `choices[i]` picks for logit row i (sampled on the backend; no choices:
-  // the argmax). Every logit comes back to the host only when `full_logits`.
+  // the argmax). Every logit comes back to the host only when `full_logits`
+  // (StepExecutor::forward_logits for all of them).
   // A decode step (one new token per sequence, no experts) runs as a
   // recording the backend replays for later steps of the same batch size.
   void forward(const StepInput& step, StepOutput& out, bool full_logits,
                const std::vector<SampleRow>& choices) override;
-  void forward(const StepInput& step, StepOutput& out, bool full_logits) { forward(step, out, full_logits, {}); }
 
  private:
   DecoderGraph(const engine::Engine& engine, Backend& backend, Communicator* comm);

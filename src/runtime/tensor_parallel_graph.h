@@ -7,11 +7,8 @@
 // the others stop at their next all-reduce, and the step throws its error.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -27,40 +24,25 @@ class TensorParallelGraph : public StepExecutor {
   // backends[r] runs rank r; as many as the engine's tensor_parallel ranks.
   // Each rank gets threads_per_rank threads for its data-parallel loops.
   TensorParallelGraph(const engine::Engine& engine, std::vector<Backend*> backends, int threads_per_rank);
-  ~TensorParallelGraph() override;
-  TensorParallelGraph(const TensorParallelGraph&) = delete;
-  TensorParallelGraph& operator=(const TensorParallelGraph&) = delete;
 
-  const ModelSpec& spec() const override { return ranks_.front()->graph->spec(); }
+  const ModelSpec& spec() const override { return ranks_.front().graph->spec(); }
   void reset_kv_cache(int64_t num_blocks) override;
   // The block tables every rank's shard follows (rank 0's graph keeps them).
-  KvCache& kv_cache() override { return ranks_.front()->graph->kv_cache(); }
-  int64_t block_size() const override { return ranks_.front()->graph->block_size(); }
+  KvCache& kv_cache() override { return ranks_.front().graph->kv_cache(); }
+  int64_t block_size() const override { return ranks_.front().graph->block_size(); }
   void forward(const StepInput& step, StepOutput& out, bool full_logits,
                const std::vector<SampleRow>& choices) override;
 
  private:
   struct Rank {
-    std::unique_ptr<ThreadPool> pool;
+    std::unique_ptr<ThreadPool> pool;  // the rank's data-parallel threads
     std::unique_ptr<DecoderGraph> graph;
-    std::thread thread;  // ranks 1.. (rank 0 runs on the caller's thread)
-    std::string error;   // the last step's failure, "" when none
+    std::string error;  // the last step's failure, "" when none
   };
-  void worker(int rank);
-  // Runs rank r's part of the current step on this thread; false (error kept) when it threw.
-  bool run_rank(int rank);
 
   ThreadGroup group_;
-  std::vector<std::unique_ptr<Rank>> ranks_;
-  std::mutex mutex_;
-  std::condition_variable start_, finished_;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
-  const StepInput* step_ = nullptr;
-  StepOutput* out_ = nullptr;
-  bool full_logits_ = false;
-  const std::vector<SampleRow>* choices_ = nullptr;
+  std::vector<Rank> ranks_;
+  ThreadPool rank_threads_;  // one thread per rank (the caller's is rank 0's)
 };
 
 }  // namespace kiln::runtime
