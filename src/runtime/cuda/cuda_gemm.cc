@@ -41,7 +41,8 @@ std::string describe(const GemmAlgo& a) {
 
 int64_t cublaslt_version() { return static_cast<int64_t>(cublasLtGetVersion()); }
 
-Fp8Scaling fp8_scaling(cublasLtHandle_t lt) {
+Fp8Scaling fp8_scaling(cublasLtHandle_t lt, DType dtype) {
+  if (dtype != DType::f8e4m3) return Fp8Scaling::vectors;
   // Every handle of the process is on the same device and library.
   static const Fp8Scaling answer = [lt] {
     try {
@@ -207,7 +208,7 @@ CudaGemm::~CudaGemm() {
 const CudaGemm::Prepared& CudaGemm::prepare(const Key& key) {
   if (auto it = prepared_.find(key); it != prepared_.end()) return it->second;
   Prepared p;
-  p.descriptors = std::make_unique<GemmDescriptors>(key.n, key.k, key.m, key.dtype, scaling(key.dtype));
+  p.descriptors = std::make_unique<GemmDescriptors>(key.n, key.k, key.m, key.dtype, fp8_scaling(lt_, key.dtype));
   bool chosen = false;
   if (const GemmChoice* choice = plan_.lookup(key.n, key.k, key.m, key.dtype)) {
     std::size_t workspace = 0;
@@ -243,7 +244,7 @@ bool CudaGemm::run(const void* x, const void* w, DType dtype, int64_t m, int64_t
   // The tuned algorithms assume cudaMalloc's alignment.
   const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 != 0; };
   if (misaligned(x) || misaligned(w) || misaligned(out)) return false;
-  const bool after = dtype == DType::f8e4m3 && scaling(dtype) == Fp8Scaling::after;
+  const bool after = fp8_scaling(lt_, dtype) == Fp8Scaling::after;
   if (after && accumulate && (scratch == nullptr || misaligned(scratch))) return false;
   const Prepared& p = prepare(Key{n, k, m, dtype});
   if (!p.usable) return false;
@@ -257,12 +258,6 @@ bool CudaGemm::run(const void* x, const void* w, DType dtype, int64_t m, int64_t
   check(p.descriptors->run(lt_, p.algo, x, w, raw, false, workspace_, stream_), "cublasLtMatmul");
   apply_e4m3_scales(raw, x_scale, w_scale, m, n, out, accumulate, stream_);
   return true;
-}
-
-Fp8Scaling CudaGemm::scaling(DType dtype) {
-  if (dtype != DType::f8e4m3) return Fp8Scaling::vectors;
-  if (!fp8_scaling_) fp8_scaling_ = fp8_scaling(lt_);
-  return *fp8_scaling_;
 }
 
 }  // namespace kiln::runtime::cuda

@@ -44,9 +44,10 @@ int64_t cublaslt_version();
 // applies the scales after (Fp8Scaling::after).
 enum class Fp8Scaling { vectors, after };
 
-// Whether cuBLASLt on this device takes E4M3 products with outer-vector
-// scales: asked once per process (a small product's heuristic), then cached.
-Fp8Scaling fp8_scaling(cublasLtHandle_t lt);
+// How products with `dtype` operands are scaled here: for E4M3, whether
+// cuBLASLt on this device takes outer-vector scales, asked once per process
+// (a small product's heuristic) and cached; `vectors` (unused) for the rest.
+Fp8Scaling fp8_scaling(cublasLtHandle_t lt, DType dtype);
 
 class GemmDescriptors {
  public:
@@ -116,14 +117,11 @@ class CudaGemm {
     bool usable = true;  // false: no cuBLASLt algorithm (GemmEx runs it)
   };
   const Prepared& prepare(const Key& key);
-  // How E4M3 products are scaled here (vectors for other dtypes, unused).
-  Fp8Scaling scaling(DType dtype);
 
   cudaStream_t stream_;
   GemmPlan plan_;
   cublasLtHandle_t lt_ = nullptr;
   void* workspace_ = nullptr;
-  std::optional<Fp8Scaling> fp8_scaling_;  // asked at the first E4M3 product
   std::unordered_map<Key, Prepared, KeyHash> prepared_;
   // Fallbacks already logged: (n, k, bucket), bucket 0 for shapes without a choice.
   std::set<std::tuple<int64_t, int64_t, int64_t>> noted_;

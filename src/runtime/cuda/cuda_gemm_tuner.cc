@@ -154,10 +154,10 @@ std::optional<GemmChoice> tune_shape(Bench& bench, const GemmProblem& p, int64_t
                                      const GemmTuneOptions& options, Tally& tally) {
   // E4M3 products timed as the runtime runs them (the scales applied after,
   // where they are, cost the same whichever algorithm runs).
-  const Fp8Scaling scaling = dtype == DType::f8e4m3 ? fp8_scaling(bench.lt()) : Fp8Scaling::vectors;
+  const Fp8Scaling scaling = fp8_scaling(bench.lt(), dtype);
   const GemmDescriptors d(p.n, p.k, m, dtype, scaling);
   // Scaled after, an E4M3 product never accumulates itself (the scaling pass adds).
-  const bool accumulate = p.accumulate && !(dtype == DType::f8e4m3 && scaling == Fp8Scaling::after);
+  const bool accumulate = p.accumulate && scaling != Fp8Scaling::after;
   std::vector<cublasLtMatmulHeuristicResult_t> proposed;
   try {
     proposed = d.heuristic(bench.lt(), options.candidates);
