@@ -149,6 +149,15 @@ class Backend {
                          float* out) = 0;
   // out[r] = act(gate[r]) * up[r] from gate_up rows [gate; up] of width 2 * inner.
   virtual void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out) = 0;
+  // out (+)= linear(gated_activation(gate_up)) with `w` the down projection:
+  // the activation goes to `act` (scratch of rows x inner floats), which a
+  // backend that fuses the two (an FP8 product taking its input quantized by
+  // the activation's kernel) may leave unwritten.
+  virtual void gated_linear(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* act_out,
+                            const Weight& w, float* out, bool accumulate) {
+    gated_activation(act, gate_up, rows, inner, act_out);
+    linear(act_out, rows, w, nullptr, out, accumulate);
+  }
   virtual void activation(Activation act, float* x, int64_t n) = 0;
   virtual void add(float* x, const float* y, int64_t n) = 0;  // x += y
   virtual void fill(float* x, float value, int64_t n) = 0;

@@ -175,6 +175,18 @@ void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& w
       float* gate_up = scratch(kGateUp, rows * 2 * inner);
       first_projection(w.gate_up, nullptr, gate_up);
       act = scratch(kAct, rows * inner);
+      if (!run_if) {
+        // The activation and the down projection in one call (the backend may fuse them).
+        const int64_t n = rows * spec_.hidden_size;
+        if (comm_) {
+          float* partial = scratch(kPartial, n);
+          backend_.gated_linear(spec_.activation, gate_up, rows, inner, act, w.down, partial, /*accumulate=*/false);
+          add_partial(partial, n, out);
+        } else {
+          backend_.gated_linear(spec_.activation, gate_up, rows, inner, act, w.down, out, /*accumulate=*/true);
+        }
+        continue;
+      }
       backend_.gated_activation(spec_.activation, gate_up, rows, inner, act);
     } else {
       act = scratch(kAct, rows * w.up.rows());

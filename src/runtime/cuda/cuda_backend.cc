@@ -204,6 +204,14 @@ class CudaBackend final : public Backend {
     // dequantized 16-bit products (activations unquantized), for comparison.
     const char* fp8_gemm = std::getenv("KILN_CUDA_FP8_GEMM");
     fp8_gemm_ = !(fp8_gemm && std::string_view(fp8_gemm) == "off");
+    // KILN_CUDA_FP8_GEMV=f32: decode's FP8 products on the fp32 gemv (weights
+    // converted in the kernel, activations unquantized), for comparison.
+    const char* fp8_gemv = std::getenv("KILN_CUDA_FP8_GEMV");
+    fp8_gemv_ = !(fp8_gemv && std::string_view(fp8_gemv) == "f32");
+    // KILN_CUDA_FP8_FUSE=0: the norm and the gated activation before an FP8
+    // product write fp32 and a separate pass quantizes it, for comparison.
+    const char* fp8_fuse = std::getenv("KILN_CUDA_FP8_FUSE");
+    fp8_fuse_ = !(fp8_fuse && std::string_view(fp8_fuse) == "0");
     gemm_ = std::make_unique<cuda::CudaGemm>(stream_, std::move(gemm_plan));
   }
 
@@ -301,6 +309,7 @@ class CudaBackend final : public Backend {
   void prepare_step(const StepInput& input) override {
     const auto& positions = input.positions;
     rows_ = static_cast<int64_t>(positions.size());
+    profile_.set_step_rows(rows_);
     logit_count_ = static_cast<int64_t>(input.logit_rows.size());
     std::vector<int32_t> offsets(positions.size()), tables;
     for (const auto& s : input.seqs) {
@@ -427,38 +436,21 @@ class CudaBackend final : public Backend {
   void linear(const float* x, int64_t rows, const Weight& w, const Weight* bias, float* out, bool accumulate) override {
     const int64_t n = w.rows(), k = w.cols();
     const float* b = bias ? f32(*bias) : nullptr;
+    if (fp8_product_runs(rows, w, out)) {
+      const Fp8Input q = fp8_input(rows, k);
+      {
+        auto timed = profile_.scope("quantize", stream_);
+        cuda::quantize_rows_e4m3(x, rows, k, q.values, q.scales, stream_);
+      }
+      fp8_product(q, rows, w, b, out, accumulate);
+      return;
+    }
     if (rows <= cuda::kGemvMaxRows) {
       auto timed = profile_.scope("gemv", stream_);
       cuda::gemv(x, rows, w.data, w.dtype, k, n, b, out, accumulate, stream_, nullptr, w.scale);
       return;
     }
     if (w.dtype == DType::f8e4m3) {
-      // Above the gemv's rows: x quantized per row, then cuBLASLt's E4M3
-      // tensor-core product scaled by both operands' scale vectors.
-      if (fp8_gemm_) {
-        // One allocation: the E4M3 rows, their scales, and (accumulating) the
-        // unscaled product where the scales are applied after it.
-        const auto aligned = [](std::size_t bytes) { return (bytes + 255) / 256 * 256; };
-        const std::size_t q_bytes = aligned(static_cast<std::size_t>(rows * k));
-        const std::size_t scale_bytes = aligned(static_cast<std::size_t>(rows) * sizeof(float));
-        const std::size_t scratch_bytes = accumulate ? static_cast<std::size_t>(rows * n) * sizeof(float) : 0;
-        char* q = static_cast<char*>(operand_.get(q_bytes + scale_bytes + scratch_bytes, "a quantized GEMM operand"));
-        auto* x_scale = reinterpret_cast<float*>(q + q_bytes);
-        float* scratch = accumulate ? reinterpret_cast<float*>(q + q_bytes + scale_bytes) : nullptr;
-        {
-          auto timed = profile_.scope("quantize", stream_);
-          cuda::quantize_rows_e4m3(x, rows, k, q, x_scale, stream_);
-        }
-        bool ran = false;
-        {
-          auto timed = profile_.scope("gemm_fp8", stream_);
-          ran = gemm_->run(q, w.data, DType::f8e4m3, rows, n, k, out, accumulate, x_scale, w.scale, scratch);
-        }
-        if (ran) {
-          if (b) cuda::add_bias(out, b, rows, n, stream_);
-          return;
-        }
-      }
       // No E4M3 product for this shape (or KILN_CUDA_FP8_GEMM=off): the
       // 16-bit product of the weight's dequantized copy.
       Weight wide = w;
@@ -497,6 +489,21 @@ class CudaBackend final : public Backend {
 
   void norm_linear(NormKind kind, const float* x, const Weight& norm_weight, const Weight* norm_bias, double eps,
                    int64_t rows, const Weight& w, const Weight* bias, float* normed, float* out) override {
+    if (fp8_product_runs(rows, w, out)) {
+      if (kind != NormKind::rms || !fp8_fuse_ || !cuda::fused_quantize_supported(w.cols())) {
+        Backend::norm_linear(kind, x, norm_weight, norm_bias, eps, rows, w, bias, normed, out);
+        return;
+      }
+      // The norm writes the product's E4M3 operand itself.
+      const Fp8Input q = fp8_input(rows, w.cols());
+      {
+        auto timed = profile_.scope("norm+quantize", stream_);
+        cuda::rms_norm_quantize_e4m3(x, f32(norm_weight), static_cast<float>(eps), rows, w.cols(), q.values, q.scales,
+                                     stream_);
+      }
+      fp8_product(q, rows, w, bias ? f32(*bias) : nullptr, out, false);
+      return;
+    }
     if (kind != NormKind::rms || !cuda::rms_norm_gemv_supported(rows, w.cols())) {
       Backend::norm_linear(kind, x, norm_weight, norm_bias, eps, rows, w, bias, normed, out);
       return;
@@ -573,6 +580,21 @@ class CudaBackend final : public Backend {
   void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out) override {
     auto timed = profile_.scope("activation", stream_);
     cuda::gated_activation(act, gate_up, rows, inner, out, stream_);
+  }
+
+  void gated_linear(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* act_out, const Weight& w,
+                    float* out, bool accumulate) override {
+    if (!fp8_fuse_ || !fp8_product_runs(rows, w, out) || !cuda::fused_quantize_supported(inner)) {
+      Backend::gated_linear(act, gate_up, rows, inner, act_out, w, out, accumulate);
+      return;
+    }
+    // The activation writes the down projection's E4M3 operand itself.
+    const Fp8Input q = fp8_input(rows, inner);
+    {
+      auto timed = profile_.scope("activation+quantize", stream_);
+      cuda::gated_activation_quantize_e4m3(act, gate_up, rows, inner, q.values, q.scales, stream_);
+    }
+    fp8_product(q, rows, w, nullptr, out, accumulate);
   }
 
   void activation(Activation act, float* x, int64_t n) override { cuda::activation(act, x, n, stream_); }
@@ -744,6 +766,51 @@ class CudaBackend final : public Backend {
     return rope_;
   }
 
+  // An FP8 product's input: rows x k E4M3 values and their row scales.
+  struct Fp8Input {
+    void* values;
+    float* scales;
+  };
+  Fp8Input fp8_input(int64_t rows, int64_t k) {
+    const std::size_t value_bytes = (static_cast<std::size_t>(rows * k) + 255) / 256 * 256;
+    auto* p = static_cast<char*>(
+        fp8_input_.get(value_bytes + static_cast<std::size_t>(rows) * sizeof(float), "a quantized product operand"));
+    return {p, reinterpret_cast<float*>(p + value_bytes)};
+  }
+
+  // Whether `rows` rows times `w` run as an E4M3 product of quantized rows
+  // (fp8_product): the tensor-core gemv up to its rows, cuBLASLt's E4M3 GEMM
+  // above them.
+  bool fp8_product_runs(int64_t rows, const Weight& w, const float* out) {
+    if (w.dtype != DType::f8e4m3 || w.scale == nullptr) return false;
+    if (rows <= cuda::kGemvMaxRows) return fp8_gemv_ && cuda::gemv_e4m3_supported(rows, w.cols());
+    // cuBLASLt's products (as CudaGemm::run) take cudaMalloc-aligned operands.
+    const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 == 0; };
+    return fp8_gemm_ && aligned(w.data) && aligned(out) && gemm_->can_run(DType::f8e4m3, rows, w.rows(), w.cols());
+  }
+
+  // out (+)= x * w^T (+ bias) for x quantized (fp8_input), where fp8_product_runs.
+  void fp8_product(const Fp8Input& x, int64_t rows, const Weight& w, const float* bias, float* out, bool accumulate) {
+    const int64_t n = w.rows(), k = w.cols();
+    if (rows <= cuda::kGemvMaxRows) {
+      auto timed = profile_.scope("gemv_fp8", stream_);
+      cuda::gemv_e4m3(x.values, x.scales, rows, w.data, w.scale, k, n, bias, out, accumulate, stream_);
+      return;
+    }
+    // Where the scales are applied after the product, an accumulating one
+    // writes the unscaled product to scratch first.
+    float* scratch = accumulate ? static_cast<float*>(operand_.get(static_cast<std::size_t>(rows * n) * sizeof(float),
+                                                                   "an FP8 product's unscaled result"))
+                                : nullptr;
+    bool ran = false;
+    {
+      auto timed = profile_.scope("gemm_fp8", stream_);
+      ran = gemm_->run(x.values, w.data, DType::f8e4m3, rows, n, k, out, accumulate, x.scales, w.scale, scratch);
+    }
+    if (!ran) throw_error("internal: an E4M3 product of ", rows, " x ", n, " x ", k, " did not run");
+    if (bias) cuda::add_bias(out, bias, rows, n, stream_);
+  }
+
   DType kv_dtype_;
   DType compute_dtype_;  // the engine's 16-bit dtype: what FP8 weights dequantize to
   cudaStream_t stream_ = nullptr;
@@ -757,7 +824,7 @@ class CudaBackend final : public Backend {
   // Counts moves of any buffer a recorded step may hold the address of.
   int64_t generation_ = 0;
   bool graphs_enabled_ = true;
-  bool fp8_gemm_ = true;
+  bool fp8_gemm_ = true, fp8_gemv_ = true, fp8_fuse_ = true;
   bool prefill_on_tensor_cores_ = true;
   std::unordered_map<int64_t, Recording> recordings_;
   int64_t rows_ = 0, decode_count_ = 0, tile_count_ = 0, logit_count_ = 0, summary_rows_ = 0;
@@ -769,7 +836,8 @@ class CudaBackend final : public Backend {
   cudaEvent_t step_copied_ = nullptr;
   PinnedBuffer step_host_, summary_host_, sample_host_;
   // Used inside recorded decode steps: their moves invalidate the recordings.
-  Scratch step_device_{&generation_}, operand_{&generation_}, summary_{&generation_}, dequantized_{&generation_};
+  Scratch step_device_{&generation_}, operand_{&generation_}, summary_{&generation_}, dequantized_{&generation_},
+      fp8_input_{&generation_};
   // Used only outside them (sampling, MoE steps routed on the host).
   Scratch moe_rows_{nullptr}, moe_weights_{nullptr}, gather_rows_{nullptr}, sample_history_{nullptr},
       sample_choices_{nullptr}, sample_workspace_{nullptr}, sample_out_{nullptr};

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "core/model_spec.h"
 #include "runtime/cuda/cuda_check.h"
 
 namespace kiln::runtime::cuda {
@@ -78,6 +79,16 @@ __device__ __forceinline__ void unpack8(const uint4& raw, const __nv_bfloat16*, 
     f[2 * i] = t.x;
     f[2 * i + 1] = t.y;
   }
+}
+
+// The MLP activations, in fp32.
+__device__ __forceinline__ float activate(Activation act, float x) {
+  switch (act) {
+    case Activation::silu: return x / (1.f + expf(-x));
+    case Activation::gelu: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case Activation::gelu_tanh: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+  }
+  return x;
 }
 
 __device__ __forceinline__ float warp_sum(float v) {

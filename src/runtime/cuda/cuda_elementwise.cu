@@ -1,5 +1,6 @@
 // Row gathers, residual adds, activations and conversions: each one pass over
 // its data, grid-stride loops.
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -42,21 +43,24 @@ __global__ void add_bias_kernel(float* x, const float* bias, int64_t rows, int64
   }
 }
 
-__device__ __forceinline__ float activate(Activation act, float x) {
-  switch (act) {
-    case Activation::silu: return x / (1.f + expf(-x));
-    case Activation::gelu: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-    case Activation::gelu_tanh: return 0.5f * x * (1.f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
-  }
-  return x;
-}
-
+// blockIdx.y strides the rows, x the columns (four at a time where rows hold
+// 4k values): no per-element division, 16-byte loads and stores.
 __global__ void gated_activation_kernel(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out) {
-  const int64_t n = rows * inner;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = i / inner, c = i % inner;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     const float* g = gate_up + r * 2 * inner;
-    out[i] = activate(act, g[c]) * g[inner + c];
+    float* o = out + r * inner;
+    const int64_t start = blockIdx.x * int64_t{blockDim.x} + threadIdx.x, stride = int64_t{gridDim.x} * blockDim.x;
+    if (inner % 4 == 0) {
+      const auto* g4 = reinterpret_cast<const float4*>(g);
+      const auto* u4 = reinterpret_cast<const float4*>(g + inner);
+      for (int64_t i = start; i < inner / 4; i += stride) {
+        const float4 a = g4[i], u = u4[i];
+        reinterpret_cast<float4*>(o)[i] = make_float4(activate(act, a.x) * u.x, activate(act, a.y) * u.y,
+                                                      activate(act, a.z) * u.z, activate(act, a.w) * u.w);
+      }
+    } else {
+      for (int64_t c = start; c < inner; c += stride) o[c] = activate(act, g[c]) * g[inner + c];
+    }
   }
 }
 
@@ -134,7 +138,11 @@ void add_bias(float* x, const float* bias, int64_t rows, int64_t cols, cudaStrea
 
 void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out,
                       cudaStream_t stream) {
-  gated_activation_kernel<<<grid_for(rows * inner), kThreads, 0, stream>>>(act, gate_up, rows, inner, out);
+  if (rows <= 0) return;
+  const int64_t per_row = inner % 4 == 0 ? inner / 4 : inner;
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>((per_row + kThreads - 1) / kThreads, 1024)),
+                  static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
+  gated_activation_kernel<<<grid, kThreads, 0, stream>>>(act, gate_up, rows, inner, out);
   check_launch("gated_activation");
 }
 

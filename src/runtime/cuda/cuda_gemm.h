@@ -101,6 +101,8 @@ class CudaGemm {
   // before adding it to out.
   bool run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out, bool accumulate,
            const float* x_scale = nullptr, const float* w_scale = nullptr, float* scratch = nullptr);
+  // Whether cuBLASLt has an algorithm for the shape (run then runs it, given aligned operands).
+  bool can_run(DType dtype, int64_t m, int64_t n, int64_t k) { return prepare(Key{n, k, m, dtype}).usable; }
 
  private:
   struct Key {

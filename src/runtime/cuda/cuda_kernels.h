@@ -48,6 +48,22 @@ void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t co
 // q[r][c] = e4m3(x[r][c] / scales[r]) (fp32 division, then round to nearest
 // even, saturating). x 16-byte aligned when cols % 4 == 0.
 void quantize_rows_e4m3(const float* x, int64_t rows, int64_t cols, void* q, float* scales, cudaStream_t stream);
+// The same quantization fused into the op that produces the values, for
+// rows of cols % 4 == 0 values (fused_quantize_supported): RMSNorm's output
+// (rms_norm's arithmetic), and act(gate) * up of gate_up rows [gate | up].
+bool fused_quantize_supported(int64_t cols);
+void rms_norm_quantize_e4m3(const float* x, const float* w, float eps, int64_t rows, int64_t cols, void* q,
+                            float* scales, cudaStream_t stream);
+void gated_activation_quantize_e4m3(Activation act, const float* gate_up, int64_t rows, int64_t inner, void* q,
+                                    float* scales, cudaStream_t stream);
+// Decode's FP8 product on tensor cores (sm_89+): out[r, n] (+)= x_scale[r] x
+// w_scale[n] x sum_k q[r, k] w[n, k] (+ bias[n]) for 1 to kGemvMaxRows rows of
+// E4M3 activations q (quantize_rows_e4m3's) and E4M3 weights, in % 16 == 0,
+// 16-byte aligned rows. Skipped when run_if points at 0 (an unused expert).
+bool gemv_e4m3_supported(int64_t rows, int64_t in);
+void gemv_e4m3(const void* q, const float* x_scale, int64_t rows, const void* w, const float* w_scale, int64_t in,
+               int64_t out_features, const float* bias, float* out, bool accumulate, cudaStream_t stream,
+               const float* run_if = nullptr);
 // out[r][c] = raw[r][c] x x_scale[r] x w_scale[c], or out[r][c] += that with
 // `accumulate`: the per-row and per-feature scales applied after an E4M3
 // product that cuBLASLt could not scale by vectors itself. raw may be out

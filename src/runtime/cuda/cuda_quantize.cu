@@ -1,5 +1,7 @@
 // E4M3 conversions around the FP8 products: activations quantized per row
-// (dynamic, no calibration) before cuBLASLt's E4M3 GEMM, and weights
+// (dynamic, no calibration) before the E4M3 products (cuBLASLt's GEMM, the
+// tensor-core gemv), alone or fused into the norm or the gated activation
+// that produces them; the scales applied after an unscaled GEMM; and weights
 // dequantized for the 16-bit products where no E4M3 GEMM runs.
 #include <cuda_fp8.h>
 
@@ -14,49 +16,104 @@ namespace {
 constexpr float kE4m3Max = 448.f;
 constexpr int kQuantizeThreads = 256;
 
-// One block per row: the row's largest magnitude gives its scale, then every
-// value is divided by it and rounded to E4M3 (nearest even, saturating: the
-// division cannot exceed 448 but rounding may reach it). Two reads of the
-// row; the second hits L1/L2.
+// Max over the block (blockDim.x a multiple of 32); every thread gets it.
+__device__ __forceinline__ float block_max(float v, float* shared32) {
+  const unsigned lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  v = warp_max(v);
+  __syncthreads();  // shared32 may still be read by a previous reduction
+  if (lane == 0) shared32[threadIdx.x / 32] = v;
+  __syncthreads();
+  return warp_max(lane < warps ? shared32[lane] : 0.f);
+}
+
+__device__ __forceinline__ uint32_t e4m3x4(float4 v, float scale) {
+  const __nv_fp8x2_storage_t lo =
+      __nv_cvt_float2_to_fp8x2(make_float2(__fdiv_rn(v.x, scale), __fdiv_rn(v.y, scale)), __NV_SATFINITE, __NV_E4M3);
+  const __nv_fp8x2_storage_t hi =
+      __nv_cvt_float2_to_fp8x2(make_float2(__fdiv_rn(v.z, scale), __fdiv_rn(v.w, scale)), __NV_SATFINITE, __NV_E4M3);
+  return uint32_t{lo} | (uint32_t{hi} << 16);
+}
+
+// One row (this block's) quantized: value4(i) gives columns 4i..4i+3 (cols %
+// 4 == 0), called twice per group, once for the row's largest magnitude, which
+// gives its scale, and once to divide by it and round to E4M3 (nearest even,
+// saturating: the division cannot exceed 448 but rounding may reach it). A
+// producer that computes its values (a norm, an activation) thus writes its
+// output straight in E4M3, with no fp32 pass between it and the product.
+template <typename Value4>
+__device__ __forceinline__ void quantize_row4(Value4 value4, int64_t cols, __nv_fp8_storage_t* out, float* scale_out,
+                                              float* shared32) {
+  float amax = 0.f;
+  for (int64_t i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+    const float4 v = value4(i);
+    amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
+  }
+  amax = block_max(amax, shared32);
+  // A row of zeros keeps scale 1 (any scale gives zeros).
+  const float scale = amax > 0.f ? __fdiv_rn(amax, kE4m3Max) : 1.f;
+  if (threadIdx.x == 0) *scale_out = scale;
+  for (int64_t i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+    reinterpret_cast<uint32_t*>(out)[i] = e4m3x4(value4(i), scale);
+  }
+}
+
+// One block per row. Rows whose length is not a multiple of 4 go element by element.
 __global__ void quantize_rows_e4m3_kernel(const float* __restrict__ x, int64_t cols, __nv_fp8_storage_t* __restrict__ q,
                                           float* __restrict__ scales) {
   __shared__ float shared[32];
   const float* row = x + blockIdx.x * cols;
   __nv_fp8_storage_t* out = q + blockIdx.x * cols;
-  float amax = 0.f;
-  const bool vector = cols % 4 == 0;
-  if (vector) {
-    for (int64_t c = threadIdx.x * 4; c < cols; c += int64_t{blockDim.x} * 4) {
-      const float4 v = *reinterpret_cast<const float4*>(row + c);
-      amax = fmaxf(amax, fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w))));
-    }
-  } else {
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) amax = fmaxf(amax, fabsf(row[c]));
+  if (cols % 4 == 0) {
+    const auto* row4 = reinterpret_cast<const float4*>(row);
+    quantize_row4([&](int64_t i) { return row4[i]; }, cols, out, scales + blockIdx.x, shared);
+    return;
   }
-  amax = warp_max(amax);
-  __syncthreads();
-  if (threadIdx.x % 32 == 0) shared[threadIdx.x / 32] = amax;
-  __syncthreads();
-  // Every warp reduces the per-warp maxima, so every thread holds the row's.
-  const unsigned lane = threadIdx.x % 32;
-  amax = warp_max(lane < blockDim.x / 32 ? shared[lane] : 0.f);
-  // A row of zeros keeps scale 1 (any scale gives zeros).
+  float amax = 0.f;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) amax = fmaxf(amax, fabsf(row[c]));
+  amax = block_max(amax, shared);
   const float scale = amax > 0.f ? __fdiv_rn(amax, kE4m3Max) : 1.f;
   if (threadIdx.x == 0) scales[blockIdx.x] = scale;
-  if (vector) {
-    for (int64_t c = threadIdx.x * 4; c < cols; c += int64_t{blockDim.x} * 4) {
-      const float4 v = *reinterpret_cast<const float4*>(row + c);
-      const __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
-          make_float2(__fdiv_rn(v.x, scale), __fdiv_rn(v.y, scale)), __NV_SATFINITE, __NV_E4M3);
-      const __nv_fp8x2_storage_t hi = __nv_cvt_float2_to_fp8x2(
-          make_float2(__fdiv_rn(v.z, scale), __fdiv_rn(v.w, scale)), __NV_SATFINITE, __NV_E4M3);
-      *reinterpret_cast<uint32_t*>(out + c) = uint32_t{lo} | (uint32_t{hi} << 16);
-    }
-  } else {
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-      out[c] = __nv_cvt_float_to_fp8(__fdiv_rn(row[c], scale), __NV_SATFINITE, __NV_E4M3);
-    }
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    out[c] = __nv_cvt_float_to_fp8(__fdiv_rn(row[c], scale), __NV_SATFINITE, __NV_E4M3);
   }
+}
+
+// RMSNorm's output (as rms_norm computes it: x * rsqrt(mean(x^2) + eps) * w)
+// quantized per row: the norm before an FP8 projection writes 1 byte a value, not 4.
+__global__ void rms_norm_quantize_e4m3_kernel(const float* __restrict__ x, const float* __restrict__ w, float eps,
+                                              int64_t cols, __nv_fp8_storage_t* __restrict__ q,
+                                              float* __restrict__ scales) {
+  __shared__ float shared[32];
+  const auto* row4 = reinterpret_cast<const float4*>(x + blockIdx.x * cols);
+  const auto* w4 = reinterpret_cast<const float4*>(w);
+  float ss = 0.f;
+  for (int64_t i = threadIdx.x; i < cols / 4; i += blockDim.x) {
+    const float4 v = row4[i];
+    ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+  }
+  const float r = rsqrtf(block_sum(ss, shared) / static_cast<float>(cols) + eps);
+  quantize_row4(
+      [&](int64_t i) {
+        const float4 v = row4[i], g = w4[i];
+        return make_float4(v.x * r * g.x, v.y * r * g.y, v.z * r * g.z, v.w * r * g.w);
+      },
+      cols, q + blockIdx.x * cols, scales + blockIdx.x, shared);
+}
+
+// act(gate) * up of each row (gate_up holds [gate | up]) quantized per row:
+// the gated activation before an FP8 down projection, in one pass and 1 byte a value.
+__global__ void gated_activation_quantize_e4m3_kernel(Activation act, const float* __restrict__ gate_up, int64_t inner,
+                                                      __nv_fp8_storage_t* __restrict__ q, float* __restrict__ scales) {
+  __shared__ float shared[32];
+  const auto* gate4 = reinterpret_cast<const float4*>(gate_up + blockIdx.x * 2 * inner);
+  const auto* up4 = gate4 + inner / 4;
+  quantize_row4(
+      [&](int64_t i) {
+        const float4 g = gate4[i], u = up4[i];
+        return make_float4(activate(act, g.x) * u.x, activate(act, g.y) * u.y, activate(act, g.z) * u.z,
+                           activate(act, g.w) * u.w);
+      },
+      inner, q + blockIdx.x * inner, scales + blockIdx.x, shared);
 }
 
 template <typename T>
@@ -114,6 +171,26 @@ void quantize_rows_e4m3(const float* x, int64_t rows, int64_t cols, void* q, flo
   quantize_rows_e4m3_kernel<<<static_cast<unsigned>(rows), kQuantizeThreads, 0, stream>>>(
       x, cols, static_cast<__nv_fp8_storage_t*>(q), scales);
   check_launch("quantize_rows_e4m3");
+}
+
+bool fused_quantize_supported(int64_t cols) { return cols % 4 == 0; }
+
+void rms_norm_quantize_e4m3(const float* x, const float* w, float eps, int64_t rows, int64_t cols, void* q,
+                            float* scales, cudaStream_t stream) {
+  if (rows <= 0) return;
+  if (!fused_quantize_supported(cols)) throw_error("internal: rms_norm_quantize_e4m3 takes rows of 4k values");
+  rms_norm_quantize_e4m3_kernel<<<static_cast<unsigned>(rows), kQuantizeThreads, 0, stream>>>(
+      x, w, eps, cols, static_cast<__nv_fp8_storage_t*>(q), scales);
+  check_launch("rms_norm_quantize_e4m3");
+}
+
+void gated_activation_quantize_e4m3(Activation act, const float* gate_up, int64_t rows, int64_t inner, void* q,
+                                    float* scales, cudaStream_t stream) {
+  if (rows <= 0) return;
+  if (!fused_quantize_supported(inner)) throw_error("internal: gated_activation_quantize_e4m3 takes rows of 4k values");
+  gated_activation_quantize_e4m3_kernel<<<static_cast<unsigned>(rows), kQuantizeThreads, 0, stream>>>(
+      act, gate_up, inner, static_cast<__nv_fp8_storage_t*>(q), scales);
+  check_launch("gated_activation_quantize_e4m3");
 }
 
 void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t cols, DType dtype, void* out,

@@ -4,12 +4,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace kiln::runtime::cuda {
 
 OpProfile::OpProfile() {
   const char* v = std::getenv("KILN_CUDA_PROFILE");
   enabled_ = v && *v && std::strcmp(v, "0") != 0;
+  by_rows_ = enabled_ && std::strcmp(v, "rows") == 0;
 }
 
 OpProfile::~OpProfile() {
@@ -21,7 +23,7 @@ OpProfile::~OpProfile() {
   for (const auto& r : rows) total += r.second.first;
   std::fprintf(stderr, "KILN_CUDA_PROFILE: GPU time per op kind (%.1f ms in all)\n", total);
   for (const auto& [name, t] : rows) {
-    std::fprintf(stderr, "  %-16s %10.2f ms %5.1f%% %8ld calls %8.2f us/call\n", name.c_str(), t.first,
+    std::fprintf(stderr, "  %-24s %10.2f ms %5.1f%% %8ld calls %8.2f us/call\n", name.c_str(), t.first,
                  total > 0 ? 100 * t.first / total : 0.0, t.second, 1e3 * t.first / static_cast<double>(t.second));
   }
   for (auto& p : pending_) cudaEventDestroy(p.start), cudaEventDestroy(p.end);
@@ -42,7 +44,8 @@ cudaEvent_t OpProfile::event() {
 OpProfile::Scope::Scope(OpProfile* profile, const char* name, cudaStream_t stream)
     : profile_(profile), stream_(stream) {
   if (!profile_) return;
-  Pending p{name, profile_->event(), profile_->event()};
+  Pending p{profile_->by_rows_ ? std::string(name) + " @" + std::to_string(profile_->step_rows_) : std::string(name),
+            profile_->event(), profile_->event()};
   cudaEventRecord(p.start, stream_);
   profile_->pending_.push_back(p);
 }

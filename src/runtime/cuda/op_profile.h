@@ -2,11 +2,14 @@
 // op is bracketed by CUDA events on the stream (no extra synchronisation), the
 // times are collected at the next sync point, and a table of time per op kind
 // goes to stderr when the backend is destroyed. The issue's "largest remaining
-// gap, measured" comes from here.
+// gap, measured" comes from here. KILN_CUDA_PROFILE=rows keys each op by the
+// step's row count too ("gemm_fp8 @512"), separating decode steps of a batch
+// from prompt chunks.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +21,8 @@ class OpProfile {
   OpProfile();
   ~OpProfile();
   bool enabled() const { return enabled_; }
+  // The rows of the step the next ops belong to (used with KILN_CUDA_PROFILE=rows).
+  void set_step_rows(int64_t rows) { step_rows_ = rows; }
 
   class Scope {
    public:
@@ -37,11 +42,12 @@ class OpProfile {
 
  private:
   struct Pending {
-    const char* name;
+    std::string name;
     cudaEvent_t start, end;
   };
   cudaEvent_t event();
-  bool enabled_ = false;
+  bool enabled_ = false, by_rows_ = false;
+  int64_t step_rows_ = 0;
   std::vector<Pending> pending_;
   std::vector<cudaEvent_t> free_;
   std::map<std::string, std::pair<double, long>> totals_;  // name -> (ms, count)
