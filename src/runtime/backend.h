@@ -86,6 +86,14 @@ struct AttentionParams {
   const RopeTable* rope_table = nullptr;
 };
 
+// A norm applied inside a fused op (norm_linear's arguments).
+struct NormArgs {
+  NormKind kind = NormKind::rms;
+  const Weight* weight = nullptr;
+  const Weight* bias = nullptr;  // LayerNorm's, or null
+  double eps = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -149,14 +157,24 @@ class Backend {
                          float* out) = 0;
   // out[r] = act(gate[r]) * up[r] from gate_up rows [gate; up] of width 2 * inner.
   virtual void gated_activation(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* out) = 0;
-  // out (+)= linear(gated_activation(gate_up)) with `w` the down projection:
-  // the activation goes to `act` (scratch of rows x inner floats), which a
-  // backend that fuses the two (an FP8 product taking its input quantized by
-  // the activation's kernel) may leave unwritten.
-  virtual void gated_linear(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* act_out,
-                            const Weight& w, float* out, bool accumulate) {
-    gated_activation(act, gate_up, rows, inner, act_out);
-    linear(act_out, rows, w, nullptr, out, accumulate);
+  // A gated MLP: out (+)= linear(gated_activation(linear(x, gate_up)), down),
+  // with `norm` (or null) applied to x first as norm_linear does. `normed`
+  // (rows x x-width), `gate_up_out` (rows x gate_up.rows()) and `act_out`
+  // (rows x gate_up.rows() / 2) are scratch for the intermediate values,
+  // which a backend that fuses the steps (FP8 products taking operands their
+  // producers quantized, scales applied inside the activation) may leave
+  // unwritten or hold in another form.
+  virtual void gated_mlp(Activation act, const float* x, int64_t rows, const NormArgs* norm, const Weight& gate_up,
+                         const Weight& down, float* normed, float* gate_up_out, float* act_out, float* out,
+                         bool accumulate) {
+    if (norm) {
+      norm_linear(norm->kind, x, *norm->weight, norm->bias, norm->eps, rows, gate_up, nullptr, normed, gate_up_out);
+    } else {
+      linear(x, rows, gate_up, nullptr, gate_up_out);
+    }
+    const int64_t inner = gate_up.rows() / 2;
+    gated_activation(act, gate_up_out, rows, inner, act_out);
+    linear(act_out, rows, down, nullptr, out, accumulate);
   }
   virtual void activation(Activation act, float* x, int64_t n) = 0;
   virtual void add(float* x, const float* y, int64_t n) = 0;  // x += y

@@ -152,7 +152,8 @@ const LayerWeights& DecoderGraph::layer_weights(int rank, int64_t layer) const {
 
 // out += mlp(normed), summed over the ranks' shards.
 // `norm_of` (one rank only): the input is the raw residual and that layer's MLP
-// norm is applied inside the first projection (Backend::norm_linear).
+// norm is applied inside the first projection (Backend::norm_linear). A gated
+// MLP not under `run_if` is one Backend::gated_mlp call.
 void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed,
                              int64_t rows, float* out, const LayerWeights* norm_of, const float* run_if) {
   auto first_projection = [&](const Weight& w, const Weight* bias, float* result) {
@@ -173,20 +174,23 @@ void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& w
     if (spec_.gated_mlp) {
       const int64_t inner = w.gate_up.rows() / 2;
       float* gate_up = scratch(kGateUp, rows * 2 * inner);
-      first_projection(w.gate_up, nullptr, gate_up);
       act = scratch(kAct, rows * inner);
       if (!run_if) {
-        // The activation and the down projection in one call (the backend may fuse them).
-        const int64_t n = rows * spec_.hidden_size;
-        if (comm_) {
-          float* partial = scratch(kPartial, n);
-          backend_.gated_linear(spec_.activation, gate_up, rows, inner, act, w.down, partial, /*accumulate=*/false);
-          add_partial(partial, n, out);
-        } else {
-          backend_.gated_linear(spec_.activation, gate_up, rows, inner, act, w.down, out, /*accumulate=*/true);
+        // The whole MLP in one call (the backend may fuse its steps).
+        NormArgs norm;
+        if (norm_of) {
+          norm = {spec_.norm, &norm_of->mlp_norm, norm_of->mlp_norm_bias ? &norm_of->mlp_norm_bias : nullptr,
+                  spec_.norm_eps};
         }
+        float* normed_out = norm_of ? scratch(kNormed, rows * spec_.hidden_size) : nullptr;
+        const int64_t n = rows * spec_.hidden_size;
+        float* target = comm_ ? scratch(kPartial, n) : out;
+        backend_.gated_mlp(spec_.activation, normed, rows, norm_of ? &norm : nullptr, w.gate_up, w.down, normed_out,
+                           gate_up, act, target, /*accumulate=*/comm_ == nullptr);
+        if (comm_) add_partial(target, n, out);
         continue;
       }
+      first_projection(w.gate_up, nullptr, gate_up);
       backend_.gated_activation(spec_.activation, gate_up, rows, inner, act);
     } else {
       act = scratch(kAct, rows * w.up.rows());

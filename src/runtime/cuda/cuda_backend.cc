@@ -582,19 +582,46 @@ class CudaBackend final : public Backend {
     cuda::gated_activation(act, gate_up, rows, inner, out, stream_);
   }
 
-  void gated_linear(Activation act, const float* gate_up, int64_t rows, int64_t inner, float* act_out, const Weight& w,
-                    float* out, bool accumulate) override {
-    if (!fp8_fuse_ || !fp8_product_runs(rows, w, out) || !cuda::fused_quantize_supported(inner)) {
-      Backend::gated_linear(act, gate_up, rows, inner, act_out, w, out, accumulate);
+  void gated_mlp(Activation act, const float* x, int64_t rows, const NormArgs* norm, const Weight& gate_up,
+                 const Weight& down, float* normed, float* gate_up_out, float* act_out, float* out,
+                 bool accumulate) override {
+    const int64_t k = gate_up.cols(), inner = gate_up.rows() / 2;
+    const bool fused = fp8_fuse_ && fp8_product_runs(rows, gate_up, gate_up_out) && fp8_product_runs(rows, down, out) &&
+                       cuda::fused_quantize_supported(inner) &&
+                       (!norm || (norm->kind == NormKind::rms && cuda::fused_quantize_supported(k)));
+    if (!fused) {
+      Backend::gated_mlp(act, x, rows, norm, gate_up, down, normed, gate_up_out, act_out, out, accumulate);
       return;
     }
-    // The activation writes the down projection's E4M3 operand itself.
-    const Fp8Input q = fp8_input(rows, inner);
+    // E4M3 in, E4M3 between the projections: the norm (or a quantize pass)
+    // writes gate_up's operand, the activation writes down's.
+    const Fp8Input in = fp8_input(rows, std::max(k, inner));
+    if (norm) {
+      auto timed = profile_.scope("norm+quantize", stream_);
+      cuda::rms_norm_quantize_e4m3(x, f32(*norm->weight), static_cast<float>(norm->eps), rows, k, in.values, in.scales,
+                                   stream_);
+    } else {
+      auto timed = profile_.scope("quantize", stream_);
+      cuda::quantize_rows_e4m3(x, rows, k, in.values, in.scales, stream_);
+    }
+    // Above the gemv's rows gate_up's product stays unscaled where cuBLASLt
+    // cannot scale it: the activation applies both scales as it reads it,
+    // which saves the separate pass over rows x 2 inner floats.
+    bool unscaled = false;
+    if (rows > cuda::kGemvMaxRows) {
+      auto timed = profile_.scope("gemm_fp8", stream_);
+      unscaled = gemm_->run_unscaled(in.values, gate_up.data, DType::f8e4m3, rows, gate_up.rows(), k, gate_up_out);
+    }
+    if (!unscaled) fp8_product(in, rows, gate_up, nullptr, gate_up_out, false);
+    // down's operand in the same values (the stream runs gate_up's product
+    // first), its scales beside the first's.
+    const Fp8Input mid{in.values, in.scales + rows};
     {
       auto timed = profile_.scope("activation+quantize", stream_);
-      cuda::gated_activation_quantize_e4m3(act, gate_up, rows, inner, q.values, q.scales, stream_);
+      cuda::gated_activation_quantize_e4m3(act, gate_up_out, rows, inner, mid.values, mid.scales, stream_,
+                                           unscaled ? in.scales : nullptr, unscaled ? gate_up.scale : nullptr);
     }
-    fp8_product(q, rows, w, nullptr, out, accumulate);
+    fp8_product(mid, rows, down, nullptr, out, accumulate);
   }
 
   void activation(Activation act, float* x, int64_t n) override { cuda::activation(act, x, n, stream_); }
@@ -771,10 +798,12 @@ class CudaBackend final : public Backend {
     void* values;
     float* scales;
   };
+  // Room for two sets of row scales: gated_mlp's second operand has its own
+  // while the activation reads the first's.
   Fp8Input fp8_input(int64_t rows, int64_t k) {
     const std::size_t value_bytes = (static_cast<std::size_t>(rows * k) + 255) / 256 * 256;
-    auto* p = static_cast<char*>(
-        fp8_input_.get(value_bytes + static_cast<std::size_t>(rows) * sizeof(float), "a quantized product operand"));
+    auto* p = static_cast<char*>(fp8_input_.get(value_bytes + 2 * static_cast<std::size_t>(rows) * sizeof(float),
+                                                "a quantized product operand"));
     return {p, reinterpret_cast<float*>(p + value_bytes)};
   }
 

@@ -260,4 +260,14 @@ bool CudaGemm::run(const void* x, const void* w, DType dtype, int64_t m, int64_t
   return true;
 }
 
+bool CudaGemm::run_unscaled(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out) {
+  const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 != 0; };
+  if (dtype != DType::f8e4m3 || fp8_scaling(lt_, dtype) != Fp8Scaling::after) return false;
+  if (misaligned(x) || misaligned(w) || misaligned(out)) return false;
+  const Prepared& p = prepare(Key{n, k, m, dtype});
+  if (!p.usable) return false;
+  check(p.descriptors->run(lt_, p.algo, x, w, out, false, workspace_, stream_), "cublasLtMatmul");
+  return true;
+}
+
 }  // namespace kiln::runtime::cuda

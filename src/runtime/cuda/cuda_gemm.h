@@ -101,6 +101,11 @@ class CudaGemm {
   // before adding it to out.
   bool run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out, bool accumulate,
            const float* x_scale = nullptr, const float* w_scale = nullptr, float* scratch = nullptr);
+  // An E4M3 product left unscaled (out = sum_k x W, beta 0) where this
+  // cuBLASLt scales after (Fp8Scaling::after), for a consumer that applies
+  // the scales as it reads out; false, having run nothing, where it scales
+  // inside the product (run does all then) or run would refuse the shape.
+  bool run_unscaled(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out);
   // Whether cuBLASLt has an algorithm for the shape (run then runs it, given aligned operands).
   bool can_run(DType dtype, int64_t m, int64_t n, int64_t k) { return prepare(Key{n, k, m, dtype}).usable; }
 

@@ -50,12 +50,15 @@ void dequantize_e4m3(const void* w, const float* scale, int64_t rows, int64_t co
 void quantize_rows_e4m3(const float* x, int64_t rows, int64_t cols, void* q, float* scales, cudaStream_t stream);
 // The same quantization fused into the op that produces the values, for
 // rows of cols % 4 == 0 values (fused_quantize_supported): RMSNorm's output
-// (rms_norm's arithmetic), and act(gate) * up of gate_up rows [gate | up].
+// (rms_norm's arithmetic), and act(gate) * up of gate_up rows [gate | up]
+// (with x_scale and w_scale: of an unscaled E4M3 product, scaled first as
+// apply_e4m3_scales would). q's rows 4-byte aligned, x's 16-byte.
 bool fused_quantize_supported(int64_t cols);
 void rms_norm_quantize_e4m3(const float* x, const float* w, float eps, int64_t rows, int64_t cols, void* q,
                             float* scales, cudaStream_t stream);
 void gated_activation_quantize_e4m3(Activation act, const float* gate_up, int64_t rows, int64_t inner, void* q,
-                                    float* scales, cudaStream_t stream);
+                                    float* scales, cudaStream_t stream, const float* x_scale = nullptr,
+                                    const float* w_scale = nullptr);
 // Decode's FP8 product on tensor cores (sm_89+): out[r, n] (+)= x_scale[r] x
 // w_scale[n] x sum_k q[r, k] w[n, k] (+ bias[n]) for 1 to kGemvMaxRows rows of
 // E4M3 activations q (quantize_rows_e4m3's) and E4M3 weights, in % 16 == 0,

@@ -102,14 +102,27 @@ __global__ void rms_norm_quantize_e4m3_kernel(const float* __restrict__ x, const
 
 // act(gate) * up of each row (gate_up holds [gate | up]) quantized per row:
 // the gated activation before an FP8 down projection, in one pass and 1 byte a value.
+// With x_scale and w_scale, gate_up is an unscaled E4M3 product and each value
+// is first scaled as apply_e4m3_scales would (raw x x_scale[row] x w_scale[col]).
 __global__ void gated_activation_quantize_e4m3_kernel(Activation act, const float* __restrict__ gate_up, int64_t inner,
-                                                      __nv_fp8_storage_t* __restrict__ q, float* __restrict__ scales) {
+                                                      __nv_fp8_storage_t* __restrict__ q, float* __restrict__ scales,
+                                                      const float* __restrict__ x_scale,
+                                                      const float* __restrict__ w_scale) {
   __shared__ float shared[32];
   const auto* gate4 = reinterpret_cast<const float4*>(gate_up + blockIdx.x * 2 * inner);
   const auto* up4 = gate4 + inner / 4;
+  const bool scaled = x_scale != nullptr;
+  const float xs = scaled ? x_scale[blockIdx.x] : 1.f;
+  const auto* gs4 = reinterpret_cast<const float4*>(w_scale);
+  const auto* us4 = scaled ? gs4 + inner / 4 : nullptr;
   quantize_row4(
       [&](int64_t i) {
-        const float4 g = gate4[i], u = up4[i];
+        float4 g = gate4[i], u = up4[i];
+        if (scaled) {
+          const float4 a = gs4[i], b = us4[i];
+          g = make_float4(g.x * xs * a.x, g.y * xs * a.y, g.z * xs * a.z, g.w * xs * a.w);
+          u = make_float4(u.x * xs * b.x, u.y * xs * b.y, u.z * xs * b.z, u.w * xs * b.w);
+        }
         return make_float4(activate(act, g.x) * u.x, activate(act, g.y) * u.y, activate(act, g.z) * u.z,
                            activate(act, g.w) * u.w);
       },
@@ -185,11 +198,11 @@ void rms_norm_quantize_e4m3(const float* x, const float* w, float eps, int64_t r
 }
 
 void gated_activation_quantize_e4m3(Activation act, const float* gate_up, int64_t rows, int64_t inner, void* q,
-                                    float* scales, cudaStream_t stream) {
+                                    float* scales, cudaStream_t stream, const float* x_scale, const float* w_scale) {
   if (rows <= 0) return;
   if (!fused_quantize_supported(inner)) throw_error("internal: gated_activation_quantize_e4m3 takes rows of 4k values");
   gated_activation_quantize_e4m3_kernel<<<static_cast<unsigned>(rows), kQuantizeThreads, 0, stream>>>(
-      act, gate_up, inner, static_cast<__nv_fp8_storage_t*>(q), scales);
+      act, gate_up, inner, static_cast<__nv_fp8_storage_t*>(q), scales, x_scale, w_scale);
   check_launch("gated_activation_quantize_e4m3");
 }
 
