@@ -246,7 +246,7 @@ bool fp8_section() {
   ok(cudaMemcpy(x, hx.data(), hx.size() * 4, cudaMemcpyHostToDevice), "x");
   ok(cudaMemcpy(ws, hws.data(), hws.size() * 4, cudaMemcpyHostToDevice), "ws");
   bool good = true;
-  std::printf("%-20s %5s %12s %12s\n", "shape (E4M3)", "rows", "tensor-core", "fp32 gemv");
+  std::printf("%-20s %5s %14s %14s %14s\n", "shape (E4M3)", "rows", "tensor-core", "depth 4", "fp32 gemv");
   for (const auto& s : shapes) {
     const int64_t per = int64_t(s.n) * s.k;
     std::vector<uint8_t> hw(per);
@@ -257,11 +257,15 @@ bool fp8_section() {
       auto next_w = [&] { return w + per * (copy++ % kCopies); };
       const float mma_ms = median_ms(
           [&] { kiln::runtime::cuda::gemv_e4m3(q, xs, rows, next_w(), ws, s.k, s.n, nullptr, out, false, nullptr); });
+      const float mma4_ms = median_ms([&] {
+        kiln::runtime::cuda::gemv_e4m3(q, xs, rows, next_w(), ws, s.k, s.n, nullptr, out, false, nullptr, nullptr, 4);
+      });
       const float f32_ms = median_ms([&] {
         kiln::runtime::cuda::gemv(x, rows, next_w(), kiln::DType::f8e4m3, s.k, s.n, nullptr, out, false, nullptr,
                                   nullptr, ws);
       });
-      std::printf("%-20s %5d %9.0f GB/s %9.0f GB/s\n", s.name, rows, per / mma_ms / 1e6, per / f32_ms / 1e6);
+      std::printf("%-20s %5d %9.0f GB/s %9.0f GB/s %9.0f GB/s\n", s.name, rows, per / mma_ms / 1e6, per / mma4_ms / 1e6,
+                  per / f32_ms / 1e6);
       // The check: copy 0, every 5th feature and the last tile's.
       kiln::runtime::cuda::gemv_e4m3(q, xs, rows, w, ws, s.k, s.n, nullptr, out, false, nullptr);
       std::vector<uint8_t> hq(rows * s.k);

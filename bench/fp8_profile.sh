@@ -9,7 +9,8 @@
 # built from it (max_batch_size BATCH); `kiln bench` at batch 1 and BATCH with
 # the default kernels and with the comparison switches
 # (KILN_CUDA_FP8_GEMV=f32: decode's products on the fp32 gemv;
-# KILN_CUDA_FP8_FUSE=0: norm and activation write fp32, quantized after);
+# KILN_CUDA_FP8_FUSE=0: norm and activation write fp32, quantized after;
+# others through VARIANTS, e.g. "default;KILN_CUDA_ATTN_HEADS=2");
 # then KILN_CUDA_PROFILE=rows over the default run: GPU time per op kind for
 # batch-1 decode steps (@1), the batch's decode steps (@BATCH) and prompt
 # chunks (other row counts).
@@ -26,7 +27,9 @@ ckpt="$work/$preset" engine="$work/$preset-fp8kv-$batch"
   "$kiln" build --model "$ckpt" --output "$engine" --target cuda --force --quantize fp8 --kv-cache-dtype fp8 \
     --max-batch-size "$batch" --max-input-len 2048 --max-output-len 256 -q > "$out/build.log" 2>&1 ||
   { tail "$out/build.log"; exit 1; }
-for variant in default "KILN_CUDA_FP8_GEMV=f32 KILN_CUDA_FP8_FUSE=0"; do
+# VARIANTS: ";"-separated settings to compare, "default" for none.
+IFS=';' read -ra variants <<< "${VARIANTS:-default;KILN_CUDA_FP8_GEMV=f32 KILN_CUDA_FP8_FUSE=0}"
+for variant in "${variants[@]}"; do
   echo "== $variant"
   settings=()
   [ "$variant" = default ] || read -ra settings <<< "$variant"

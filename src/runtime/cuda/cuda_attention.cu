@@ -26,6 +26,7 @@
 // shift); a sliding window starts the keys at position - window + 1.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <type_traits>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -237,6 +238,18 @@ __host__ __device__ constexpr int split_unroll(int lanes, int vectors, int heads
   return u;
 }
 
+// KILN_CUDA_ATTN_HEADS=1|2 caps the q heads per block below kMaxGroupTile
+// (fewer registers per thread, more warps per SM, K and V read once per tile
+// of heads), for comparison.
+int max_group_tile() {
+  static const int tile = [] {
+    const char* v = std::getenv("KILN_CUDA_ATTN_HEADS");
+    const int n = v ? std::atoi(v) : 0;
+    return n == 1 || n == 2 ? n : kMaxGroupTile;
+  }();
+  return tile;
+}
+
 struct SplitPlan {
   int heads = 1;       // q heads per block (a power of two; the group is tiled by it)
   int tiles = 1;       // blocks per KV head
@@ -252,7 +265,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 SplitPlan split_plan(const AttentionShape& shape) {
   SplitPlan plan;
   const int group = shape.num_heads / shape.num_kv_heads;
-  while (plan.heads < group && plan.heads < kMaxGroupTile) plan.heads *= 2;
+  while (plan.heads < group && plan.heads < max_group_tile()) plan.heads *= 2;
   plan.tiles = static_cast<int>(ceil_div(group, plan.heads));
   const int64_t span = shape.sliding_window > 0 ? std::min(shape.sliding_window, shape.max_context) : shape.max_context;
   const int64_t pairs = std::max<int64_t>(1, int64_t{shape.rows} * shape.num_kv_heads * plan.tiles);

@@ -27,7 +27,6 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kFeatures = 16;  // the mma's M
 constexpr int kChunk = 64;     // columns per 16-byte lane load (4 lanes of a row)
-constexpr int kDepth = 4;      // chunks whose loads a warp has in flight at once
 
 __device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
                                          uint32_t b1) {
@@ -46,6 +45,9 @@ __device__ __forceinline__ uint4 load16(const uint8_t* p, bool in) {
   return in ? __ldg(reinterpret_cast<const uint4*>(p)) : make_uint4(0, 0, 0, 0);
 }
 
+// kDepth: chunks whose loads a warp has in flight at once (a warp's eighth
+// of a 4096-column row is 8 chunks: depth 8 reads it in one round trip).
+template <int kDepth>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_e4m3_kernel(const uint8_t* __restrict__ q, const float* __restrict__ x_scale, int rows,
                      const uint8_t* __restrict__ w, const float* __restrict__ w_scale, const float* __restrict__ bias,
@@ -113,12 +115,19 @@ bool gemv_e4m3_supported(int64_t rows, int64_t in) { return rows >= 1 && rows <=
 
 void gemv_e4m3(const void* q, const float* x_scale, int64_t rows, const void* w, const float* w_scale, int64_t in,
                int64_t out_features, const float* bias, float* out, bool accumulate, cudaStream_t stream,
-               const float* run_if) {
+               const float* run_if, int depth) {
   if (!gemv_e4m3_supported(rows, in)) throw_error("internal: gemv_e4m3 takes 1 to 8 rows and in % 16 == 0");
   const auto blocks = static_cast<unsigned>((out_features + kFeatures - 1) / kFeatures);
-  gemv_e4m3_kernel<<<blocks, kWarps * 32, 0, stream>>>(static_cast<const uint8_t*>(q), x_scale, static_cast<int>(rows),
-                                                       static_cast<const uint8_t*>(w), w_scale, bias, out, in,
-                                                       out_features, accumulate, run_if);
+  auto run = [&](auto kernel) {
+    kernel<<<blocks, kWarps * 32, 0, stream>>>(static_cast<const uint8_t*>(q), x_scale, static_cast<int>(rows),
+                                               static_cast<const uint8_t*>(w), w_scale, bias, out, in, out_features,
+                                               accumulate, run_if);
+  };
+  if (depth == 4) {
+    run(gemv_e4m3_kernel<4>);
+  } else {
+    run(gemv_e4m3_kernel<8>);
+  }
   check_launch("gemv_e4m3");
 }
 
