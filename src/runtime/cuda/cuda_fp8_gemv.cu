@@ -40,14 +40,26 @@ __device__ __forceinline__ void mma_e4m3(float (&d)[4], uint32_t a0, uint32_t a1
 #endif
 }
 
-// 16 bytes at p, or zeros where the chunk lies past the row's end.
+// 16 bytes at p, or zeros where the chunk lies past the row's end. STREAM:
+// a weight read once, not kept in L1, with L2 fetching 256-byte lines.
+template <bool STREAM>
 __device__ __forceinline__ uint4 load16(const uint8_t* p, bool in) {
-  return in ? __ldg(reinterpret_cast<const uint4*>(p)) : make_uint4(0, 0, 0, 0);
+  if (!in) return make_uint4(0, 0, 0, 0);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  if constexpr (STREAM) {
+    uint4 u;
+    asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(u.x), "=r"(u.y), "=r"(u.z), "=r"(u.w)
+                 : "l"(p));
+    return u;
+  }
+#endif
+  return __ldg(reinterpret_cast<const uint4*>(p));
 }
 
 // kDepth: chunks whose loads a warp has in flight at once (a warp's eighth
 // of a 4096-column row is 8 chunks: depth 8 reads it in one round trip).
-template <int kDepth>
+template <int kDepth, bool STREAM>
 __global__ void __launch_bounds__(kWarps * 32)
     gemv_e4m3_kernel(const uint8_t* __restrict__ q, const float* __restrict__ x_scale, int rows,
                      const uint8_t* __restrict__ w, const float* __restrict__ w_scale, const float* __restrict__ bias,
@@ -74,9 +86,9 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int u = 0; u < kDepth; ++u) {
       const int64_t k = (c + u) * kChunk;
       const bool in = c + u < c_end && k + t * 16 < K;
-      lo[u] = load16(w_lo + k, in);
-      hi[u] = load16(w_hi + k, in);
-      x[u] = load16(xr + k, in && has_row);
+      lo[u] = load16<STREAM>(w_lo + k, in);
+      hi[u] = load16<STREAM>(w_hi + k, in);
+      x[u] = load16<false>(xr + k, in && has_row);
     }
 #pragma unroll
     for (int u = 0; u < kDepth; ++u) {
@@ -115,7 +127,7 @@ bool gemv_e4m3_supported(int64_t rows, int64_t in) { return rows >= 1 && rows <=
 
 void gemv_e4m3(const void* q, const float* x_scale, int64_t rows, const void* w, const float* w_scale, int64_t in,
                int64_t out_features, const float* bias, float* out, bool accumulate, cudaStream_t stream,
-               const float* run_if, int depth) {
+               const float* run_if, int depth, bool streaming) {
   if (!gemv_e4m3_supported(rows, in)) throw_error("internal: gemv_e4m3 takes 1 to 8 rows and in % 16 == 0");
   const auto blocks = static_cast<unsigned>((out_features + kFeatures - 1) / kFeatures);
   auto run = [&](auto kernel) {
@@ -123,10 +135,10 @@ void gemv_e4m3(const void* q, const float* x_scale, int64_t rows, const void* w,
                                                static_cast<const uint8_t*>(w), w_scale, bias, out, in, out_features,
                                                accumulate, run_if);
   };
-  if (depth == 4) {
-    run(gemv_e4m3_kernel<4>);
+  if (streaming) {
+    depth == 4 ? run(gemv_e4m3_kernel<4, true>) : run(gemv_e4m3_kernel<8, true>);
   } else {
-    run(gemv_e4m3_kernel<8>);
+    depth == 4 ? run(gemv_e4m3_kernel<4, false>) : run(gemv_e4m3_kernel<8, false>);
   }
   check_launch("gemv_e4m3");
 }

@@ -64,11 +64,12 @@ void gated_activation_quantize_e4m3(Activation act, const float* gate_up, int64_
 // E4M3 activations q (quantize_rows_e4m3's) and E4M3 weights, in % 16 == 0,
 // 16-byte aligned rows. Skipped when run_if points at 0 (an unused expert).
 bool gemv_e4m3_supported(int64_t rows, int64_t in);
-// `depth`: chunks of 64 columns each warp loads at once, 8 (the default) or 4
-// (for comparison in bench/cuda_gemv_check).
+// `depth`: chunks of 64 columns each warp loads at once, 8 (the default) or 4;
+// `streaming`: weight loads that bypass L1 (both for comparison in
+// bench/cuda_gemv_check).
 void gemv_e4m3(const void* q, const float* x_scale, int64_t rows, const void* w, const float* w_scale, int64_t in,
                int64_t out_features, const float* bias, float* out, bool accumulate, cudaStream_t stream,
-               const float* run_if = nullptr, int depth = 8);
+               const float* run_if = nullptr, int depth = 8, bool streaming = false);
 // out[r][c] = raw[r][c] x x_scale[r] x w_scale[c], or out[r][c] += that with
 // `accumulate`: the per-row and per-feature scales applied after an E4M3
 // product that cuBLASLt could not scale by vectors itself. raw may be out
