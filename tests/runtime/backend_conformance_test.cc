@@ -2,11 +2,10 @@
 // can run, against a float64 computation of its documented meaning (as
 // llama.cpp's test-backend-ops and CTranslate2's ops tests do): linear in
 // fp32, bf16 and fp16 with bias and accumulation, both norms, the gated and
-// plain activations, the element-wise ops, row gathers, the logits summary,
-// embedding lookup, and paged attention over a prefill step and a decode
-// step of two sequences with grouped KV heads. Inputs are random with a fixed
-// seed; 16-bit weights are compared against their rounded values, so every
-// bound is fp32 arithmetic's, relative to the sum of the magnitudes involved.
+// plain activations, the whole gated MLP (with and without its norm), the element-wise ops, row gathers, the logits
+// summary, embedding lookup, and paged attention over a prefill step and a decode step of two sequences with grouped KV
+// heads. Inputs are random with a fixed seed; 16-bit weights are compared against their rounded values, so every bound
+// is fp32 arithmetic's, relative to the sum of the magnitudes involved.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -175,6 +174,67 @@ TEST_P(BackendConformance, GatedAndPlainActivations) {
     std::vector<double> want_plain(gu.size());
     for (std::size_t i = 0; i < gu.size(); ++i) want_plain[i] = activate(act, gu[i]);
     expect_near_all(host(plain, gu.size()), want_plain, std::vector<double>(gu.size(), 5.0), "plain");
+  }
+}
+
+// The whole gated MLP as one op (Backend::gated_mlp, which a backend may fuse):
+// out (+)= down(act(gate) * up) of [gate | up] = gate_up(x), x RMS-normalized
+// first when a norm is given.
+TEST_P(BackendConformance, GatedMlpWithAndWithoutItsNorm) {
+  const int64_t rows = 3, hidden = 16, inner = 12;
+  const double eps = 1e-5;
+  const std::vector<float> x = random(static_cast<std::size_t>(rows * hidden), -2.f, 2.f);
+  const std::vector<float> g = random(static_cast<std::size_t>(hidden), 0.5f, 1.5f);
+  const std::vector<float> gu = random(static_cast<std::size_t>(2 * inner * hidden));
+  const std::vector<float> dn = random(static_cast<std::size_t>(hidden * inner));
+  const std::vector<float> base = random(static_cast<std::size_t>(rows * hidden));
+  std::vector<double> gur, dnr;
+  const Weight gw = weight(g, {hidden}, DType::f32);
+  const Weight guw = weight(gu, {2 * inner, hidden}, DType::bf16, &gur);
+  const Weight dnw = weight(dn, {hidden, inner}, DType::bf16, &dnr);
+  for (const bool normed : {false, true}) {
+    for (const bool accumulate : {false, true}) {
+      const NormArgs norm{NormKind::rms, &gw, nullptr, eps};
+      float* out = device(base);
+      float* scratch_normed = device(std::vector<float>(x.size()));
+      float* scratch_gu = device(std::vector<float>(static_cast<std::size_t>(rows * 2 * inner)));
+      float* scratch_act = device(std::vector<float>(static_cast<std::size_t>(rows * inner)));
+      backend_->gated_mlp(Activation::silu, device(x), rows, normed ? &norm : nullptr, guw, dnw, scratch_normed,
+                          scratch_gu, scratch_act, out, accumulate);
+      std::vector<double> want(base.size()), scale(base.size());
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<double> in(static_cast<std::size_t>(hidden));
+        double sq = 0;
+        for (int64_t c = 0; c < hidden; ++c)
+          sq += double{x[static_cast<std::size_t>(r * hidden + c)]} * x[static_cast<std::size_t>(r * hidden + c)];
+        const double inv = normed ? 1.0 / std::sqrt(sq / double(hidden) + eps) : 1.0;
+        for (int64_t c = 0; c < hidden; ++c) {
+          in[static_cast<std::size_t>(c)] =
+              x[static_cast<std::size_t>(r * hidden + c)] * inv * (normed ? g[static_cast<std::size_t>(c)] : 1.0);
+        }
+        std::vector<double> act(static_cast<std::size_t>(inner));
+        double act_mag = 0;
+        for (int64_t j = 0; j < inner; ++j) {
+          double gate = 0, up = 0;
+          for (int64_t c = 0; c < hidden; ++c) {
+            gate += in[static_cast<std::size_t>(c)] * gur[static_cast<std::size_t>(j * hidden + c)];
+            up += in[static_cast<std::size_t>(c)] * gur[static_cast<std::size_t>((inner + j) * hidden + c)];
+          }
+          act[static_cast<std::size_t>(j)] = activate(Activation::silu, gate) * up;
+          act_mag += std::fabs(act[static_cast<std::size_t>(j)]);
+        }
+        for (int64_t c = 0; c < hidden; ++c) {
+          const std::size_t i = static_cast<std::size_t>(r * hidden + c);
+          double acc = accumulate ? base[i] : 0.0;
+          for (int64_t j = 0; j < inner; ++j)
+            acc += act[static_cast<std::size_t>(j)] * dnr[static_cast<std::size_t>(c * inner + j)];
+          want[i] = acc;
+          scale[i] = 10.0 * (act_mag + 1.0);  // two products of sums deep
+        }
+      }
+      expect_near_all(host(out, want.size()), want, scale,
+                      std::string(normed ? "normed" : "plain") + (accumulate ? " accumulate" : ""));
+    }
   }
 }
 
