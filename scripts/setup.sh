@@ -16,6 +16,7 @@ packages=(
   curl                        # the HTTP client the serving tests talk to the server with
   libcurl4-openssl-dev        # the S3 client (storage layer)
   libssl-dev                  # SigV4 signing (HMAC-SHA256)
+  openmpi-bin libopenmpi-dev  # tensor-parallel ranks as processes (mpirun; tests/mpi)
 )
 
 missing=()
