@@ -239,34 +239,42 @@ const CudaGemm::Prepared& CudaGemm::prepare(const Key& key) {
   return prepared_.emplace(key, std::move(p)).first->second;
 }
 
+bool CudaGemm::aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 == 0; }
+
+const CudaGemm::Prepared* CudaGemm::runnable(const void* x, const void* w, const float* out, const Key& key) {
+  // The tuned algorithms assume cudaMalloc's alignment.
+  if (!aligned(x) || !aligned(w) || !aligned(out)) return nullptr;
+  const Prepared& p = prepare(key);
+  return p.usable ? &p : nullptr;
+}
+
+bool CudaGemm::can_run(const void* w, DType dtype, int64_t m, int64_t n, int64_t k, const float* out) {
+  return runnable(w, w, out, Key{n, k, m, dtype}) != nullptr;  // x: any cudaMalloc-aligned buffer
+}
+
 bool CudaGemm::run(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out,
                    bool accumulate, const float* x_scale, const float* w_scale, float* scratch) {
-  // The tuned algorithms assume cudaMalloc's alignment.
-  const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 != 0; };
-  if (misaligned(x) || misaligned(w) || misaligned(out)) return false;
   const bool after = fp8_scaling(lt_, dtype) == Fp8Scaling::after;
-  if (after && accumulate && (scratch == nullptr || misaligned(scratch))) return false;
-  const Prepared& p = prepare(Key{n, k, m, dtype});
-  if (!p.usable) return false;
+  if (after && accumulate && (scratch == nullptr || !aligned(scratch))) return false;
+  const Prepared* p = runnable(x, w, out, Key{n, k, m, dtype});
+  if (!p) return false;
   if (!after) {
-    check(p.descriptors->run(lt_, p.algo, x, w, out, accumulate, workspace_, stream_, x_scale, w_scale),
+    check(p->descriptors->run(lt_, p->algo, x, w, out, accumulate, workspace_, stream_, x_scale, w_scale),
           "cublasLtMatmul");
     return true;
   }
   // The unscaled product, then both scale vectors (and the sum) in one pass.
   float* raw = accumulate ? scratch : out;
-  check(p.descriptors->run(lt_, p.algo, x, w, raw, false, workspace_, stream_), "cublasLtMatmul");
+  check(p->descriptors->run(lt_, p->algo, x, w, raw, false, workspace_, stream_), "cublasLtMatmul");
   apply_e4m3_scales(raw, x_scale, w_scale, m, n, out, accumulate, stream_);
   return true;
 }
 
 bool CudaGemm::run_unscaled(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out) {
-  const auto misaligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 != 0; };
   if (dtype != DType::f8e4m3 || fp8_scaling(lt_, dtype) != Fp8Scaling::after) return false;
-  if (misaligned(x) || misaligned(w) || misaligned(out)) return false;
-  const Prepared& p = prepare(Key{n, k, m, dtype});
-  if (!p.usable) return false;
-  check(p.descriptors->run(lt_, p.algo, x, w, out, false, workspace_, stream_), "cublasLtMatmul");
+  const Prepared* p = runnable(x, w, out, Key{n, k, m, dtype});
+  if (!p) return false;
+  check(p->descriptors->run(lt_, p->algo, x, w, out, false, workspace_, stream_), "cublasLtMatmul");
   return true;
 }
 

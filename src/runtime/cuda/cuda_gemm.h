@@ -106,8 +106,11 @@ class CudaGemm {
   // the scales as it reads out; false, having run nothing, where it scales
   // inside the product (run does all then) or run would refuse the shape.
   bool run_unscaled(const void* x, const void* w, DType dtype, int64_t m, int64_t n, int64_t k, float* out);
-  // Whether cuBLASLt has an algorithm for the shape (run then runs it, given aligned operands).
-  bool can_run(DType dtype, int64_t m, int64_t n, int64_t k) { return prepare(Key{n, k, m, dtype}).usable; }
+  // Whether run takes the shape with these operands (w and out aligned, an
+  // algorithm for it), its x being any cudaMalloc-aligned buffer.
+  bool can_run(const void* w, DType dtype, int64_t m, int64_t n, int64_t k, const float* out);
+  // The alignment every operand of run needs (cudaMalloc's 256 bytes).
+  static bool aligned(const void* p);
 
  private:
   struct Key {
@@ -124,6 +127,8 @@ class CudaGemm {
     bool usable = true;  // false: no cuBLASLt algorithm (GemmEx runs it)
   };
   const Prepared& prepare(const Key& key);
+  // The prepared product where the operands are aligned and cuBLASLt has an algorithm; null otherwise.
+  const Prepared* runnable(const void* x, const void* w, const float* out, const Key& key);
 
   cudaStream_t stream_;
   GemmPlan plan_;
