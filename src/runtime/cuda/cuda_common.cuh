@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -103,15 +104,23 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
-__device__ __forceinline__ float block_sum(float v, float* shared32) {
+// A warp reduction (warp_sum, warp_max) over the block (blockDim.x a multiple
+// of 32, at most 1024); every thread gets the result. `identity` fills the
+// lanes past the block's warps.
+template <float (*WarpReduce)(float)>
+__device__ __forceinline__ float block_reduce(float v, float* shared32, float identity) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  v = warp_sum(v);
+  v = WarpReduce(v);
   __syncthreads();  // shared32 may still be read by a previous call
   if (lane == 0) shared32[warp] = v;
   __syncthreads();
-  float total = lane < warps ? shared32[lane] : 0.f;
-  return warp_sum(total);
+  return WarpReduce(lane < warps ? shared32[lane] : identity);
+}
+__device__ __forceinline__ float block_sum(float v, float* shared32) {
+  return block_reduce<warp_sum>(v, shared32, 0.f);
+}
+__device__ __forceinline__ float block_max(float v, float* shared32) {
+  return block_reduce<warp_max>(v, shared32, -INFINITY);
 }
 
 // Where token `pos` of a sequence sits in the paged KV cache: its block

@@ -18,16 +18,6 @@ constexpr float kE4m3Max = 448.f;
 // few loads per thread, not a latency-bound loop (14336 values: 20 us at 256).
 unsigned quantize_threads(int64_t rows) { return rows < 128 ? 1024 : 256; }
 
-// Max over the block (blockDim.x a multiple of 32); every thread gets it.
-__device__ __forceinline__ float block_max(float v, float* shared32) {
-  const unsigned lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  v = warp_max(v);
-  __syncthreads();  // shared32 may still be read by a previous reduction
-  if (lane == 0) shared32[threadIdx.x / 32] = v;
-  __syncthreads();
-  return warp_max(lane < warps ? shared32[lane] : 0.f);
-}
-
 __device__ __forceinline__ uint32_t e4m3x4(float4 v, float scale) {
   const __nv_fp8x2_storage_t lo =
       __nv_cvt_float2_to_fp8x2(make_float2(__fdiv_rn(v.x, scale), __fdiv_rn(v.y, scale)), __NV_SATFINITE, __NV_E4M3);
