@@ -437,12 +437,7 @@ class CudaBackend final : public Backend {
     const int64_t n = w.rows(), k = w.cols();
     const float* b = bias ? f32(*bias) : nullptr;
     if (fp8_product_runs(rows, w, out)) {
-      const Fp8Input q = fp8_input(rows, k);
-      {
-        auto timed = profile_.scope("quantize", stream_);
-        cuda::quantize_rows_e4m3(x, rows, k, q.values, q.scales, stream_);
-      }
-      fp8_product(q, rows, w, b, out, accumulate);
+      fp8_product(quantized(x, rows, k), rows, w, b, out, accumulate);
       return;
     }
     if (rows <= cuda::kGemvMaxRows) {
@@ -494,13 +489,7 @@ class CudaBackend final : public Backend {
         Backend::norm_linear(kind, x, norm_weight, norm_bias, eps, rows, w, bias, normed, out);
         return;
       }
-      // The norm writes the product's E4M3 operand itself.
-      const Fp8Input q = fp8_input(rows, w.cols());
-      {
-        auto timed = profile_.scope("norm+quantize", stream_);
-        cuda::rms_norm_quantize_e4m3(x, f32(norm_weight), static_cast<float>(eps), rows, w.cols(), q.values, q.scales,
-                                     stream_);
-      }
+      const Fp8Input q = quantized(x, rows, w.cols(), f32(norm_weight), eps);
       fp8_product(q, rows, w, bias ? f32(*bias) : nullptr, out, false);
       return;
     }
@@ -595,15 +584,7 @@ class CudaBackend final : public Backend {
     }
     // E4M3 in, E4M3 between the projections: the norm (or a quantize pass)
     // writes gate_up's operand, the activation writes down's.
-    const Fp8Input in = fp8_input(rows, std::max(k, inner));
-    if (norm) {
-      auto timed = profile_.scope("norm+quantize", stream_);
-      cuda::rms_norm_quantize_e4m3(x, f32(*norm->weight), static_cast<float>(norm->eps), rows, k, in.values, in.scales,
-                                   stream_);
-    } else {
-      auto timed = profile_.scope("quantize", stream_);
-      cuda::quantize_rows_e4m3(x, rows, k, in.values, in.scales, stream_);
-    }
+    const Fp8Input in = quantized(x, rows, k, norm ? f32(*norm->weight) : nullptr, norm ? norm->eps : 0, inner);
     // Above the gemv's rows gate_up's product stays unscaled where cuBLASLt
     // cannot scale it: the activation applies both scales as it reads it,
     // which saves the separate pass over rows x 2 inner floats.
@@ -807,15 +788,29 @@ class CudaBackend final : public Backend {
     return {p, reinterpret_cast<float*>(p + value_bytes)};
   }
 
+  // x as an FP8 product's input, RMS-normalized first where `rms_weight` is
+  // given (the norm then writes the E4M3 values itself); room for `width`
+  // values a row where that is more than k.
+  Fp8Input quantized(const float* x, int64_t rows, int64_t k, const float* rms_weight = nullptr, double eps = 0,
+                     int64_t width = 0) {
+    const Fp8Input q = fp8_input(rows, std::max(k, width));
+    if (rms_weight) {
+      auto timed = profile_.scope("norm+quantize", stream_);
+      cuda::rms_norm_quantize_e4m3(x, rms_weight, static_cast<float>(eps), rows, k, q.values, q.scales, stream_);
+    } else {
+      auto timed = profile_.scope("quantize", stream_);
+      cuda::quantize_rows_e4m3(x, rows, k, q.values, q.scales, stream_);
+    }
+    return q;
+  }
+
   // Whether `rows` rows times `w` run as an E4M3 product of quantized rows
   // (fp8_product): the tensor-core gemv up to its rows, cuBLASLt's E4M3 GEMM
   // above them.
   bool fp8_product_runs(int64_t rows, const Weight& w, const float* out) {
     if (w.dtype != DType::f8e4m3 || w.scale == nullptr) return false;
     if (rows <= cuda::kGemvMaxRows) return fp8_gemv_ && cuda::gemv_e4m3_supported(rows, w.cols());
-    // cuBLASLt's products (as CudaGemm::run) take cudaMalloc-aligned operands.
-    const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 256 == 0; };
-    return fp8_gemm_ && aligned(w.data) && aligned(out) && gemm_->can_run(DType::f8e4m3, rows, w.rows(), w.cols());
+    return fp8_gemm_ && gemm_->can_run(w.data, DType::f8e4m3, rows, w.rows(), w.cols(), out);
   }
 
   // out (+)= x * w^T (+ bias) for x quantized (fp8_input), where fp8_product_runs.
