@@ -156,12 +156,15 @@ const LayerWeights& DecoderGraph::layer_weights(int rank, int64_t layer) const {
 // MLP not under `run_if` is one Backend::gated_mlp call.
 void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& weights, const float* normed,
                              int64_t rows, float* out, const LayerWeights* norm_of, const float* run_if) {
+  NormArgs norm;
+  if (norm_of) {
+    norm = {spec_.norm, &norm_of->mlp_norm, norm_of->mlp_norm_bias ? &norm_of->mlp_norm_bias : nullptr, spec_.norm_eps};
+  }
   auto first_projection = [&](const Weight& w, const Weight* bias, float* result) {
     if (run_if) {
       backend_.linear_if(run_if, normed, rows, w, bias, result);
     } else if (norm_of) {
-      backend_.norm_linear(spec_.norm, normed, norm_of->mlp_norm,
-                           norm_of->mlp_norm_bias ? &norm_of->mlp_norm_bias : nullptr, spec_.norm_eps, rows, w, bias,
+      backend_.norm_linear(norm.kind, normed, *norm.weight, norm.bias, norm.eps, rows, w, bias,
                            scratch(kNormed, rows * spec_.hidden_size), result);
     } else {
       backend_.linear(normed, rows, w, bias, result);
@@ -177,11 +180,6 @@ void DecoderGraph::dense_mlp(const std::function<const MlpWeights&(int rank)>& w
       act = scratch(kAct, rows * inner);
       if (!run_if) {
         // The whole MLP in one call (the backend may fuse its steps).
-        NormArgs norm;
-        if (norm_of) {
-          norm = {spec_.norm, &norm_of->mlp_norm, norm_of->mlp_norm_bias ? &norm_of->mlp_norm_bias : nullptr,
-                  spec_.norm_eps};
-        }
         float* normed_out = norm_of ? scratch(kNormed, rows * spec_.hidden_size) : nullptr;
         const int64_t n = rows * spec_.hidden_size;
         float* target = comm_ ? scratch(kPartial, n) : out;
