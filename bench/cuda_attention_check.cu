@@ -4,14 +4,16 @@
 //   kiln_attention_check [--quick] [--reps N] [--only SUBSTRING]
 //
 // Each configuration builds a KV cache with shuffled block tables, runs the
-// split kernel (cuda::attention), the previous per-head kernel
-// (cuda::attention_per_head) and a plain reference (one thread per (row, q
-// head), float64 accumulation), and prints each kernel's largest absolute error
-// against the reference. Then (without --quick) it times both kernels (CUDA
-// events around each launch, L2 flushed before it, median of --reps) and prints
-// the GB/s of K and V bytes they read beside a device-to-device cudaMemcpy's
-// bandwidth measured in the same run. Exit status 1 when an error exceeds the
-// tolerance or a row outside the row list was written.
+// split kernel on CUDA cores (cuda::attention_on_cuda_cores), the split kernel
+// on tensor cores (cuda::decode_attention_mma, where it takes the shape), the
+// previous per-head kernel (cuda::attention_per_head) and a plain reference
+// (one thread per (row, q head), float64 accumulation), and prints each
+// kernel's largest absolute error against the reference. Then (without
+// --quick) it times the kernels (CUDA events around each launch, L2 flushed
+// before it, median of --reps) and prints the GB/s of K and V bytes they read
+// beside a device-to-device cudaMemcpy's bandwidth measured in the same run.
+// Exit status 1 when an error exceeds its kernel's tolerance or a row outside
+// the row list was written.
 //
 // Built with the CUDA target (CMake target kiln_attention_check, not a ctest
 // test); scripts/gpu-check.sh pack carries it as .carry/bin/kiln_attention_check
@@ -50,6 +52,11 @@ void check(cudaError_t status, const char* what) {
 
 constexpr float kSentinel = 12345.f;  // out rows outside the row list must keep it
 constexpr double kTolerance = 2e-4;   // outputs are convex combinations of V in [-1, 1]
+// The tensor-core kernel rounds q and the softmax weights to fp16 (E4M3 and
+// fp16 caches; relative 2^-11 each): scores of a few units move by ~1e-3,
+// weights and outputs by as much. bf16 caches use bf16 products (2^-8): 8x.
+constexpr double kMmaTolerance = 2e-3;
+constexpr double kMmaToleranceBf16 = 1.6e-2;
 
 struct Config {
   const char* name;
@@ -102,6 +109,13 @@ std::vector<Config> configs() {
     x.max_context = 16384;
     c.push_back(x);
   }
+  // E4M3 caches (FP8 KV): Llama-3-8B's decode shapes at batch 1, 64 and 512.
+  c.push_back({"e4m3 GQA 32/8 D128 b1 ctx4096", DType::f8e4m3, 1, 4096, 32, 8, 128});
+  c.push_back({"e4m3 GQA 32/8 D128 b1 ctx256", DType::f8e4m3, 1, 256, 32, 8, 128});
+  c.push_back({"e4m3 GQA 32/8 D128 b64 ctx1024", DType::f8e4m3, 64, 1024, 32, 8, 128});
+  c.push_back({"e4m3 GQA 32/8 D128 b512 ctx192", DType::f8e4m3, 512, 192, 32, 8, 128});
+  c.push_back({"e4m3 MHA D128 b256 ctx192", DType::f8e4m3, 256, 192, 32, 32, 128});
+  c.push_back({"e4m3 GQA 64/8 D128 b32 ctx1024", DType::f8e4m3, 32, 1024, 64, 8, 128});
   // Coverage: every lane layout, head tiling, masks, row lists, block sizes.
   auto cover = [&](Config x) {
     x.timed = false;
@@ -123,6 +137,14 @@ std::vector<Config> configs() {
   cover({"cover bf16 D128 b300 ctx<=40 block 8", DType::bf16, 300, 40, 4, 2, 128, 0, false, true, false, 64, 8});
   cover({"cover fp16 D128 b3 block 12", DType::f16, 3, 700, 4, 4, 128, 0, false, true, false, 4096, 12});
   cover({"cover fp16 D128 b2 window 1 ALiBi", DType::f16, 2, 300, 4, 4, 128, 1, true, true});
+  cover({"cover e4m3 D16 GQA 4/2 b5", DType::f8e4m3, 5, 300, 4, 2, 16, 0, false, true});
+  cover({"cover e4m3 D32 b4 window 100", DType::f8e4m3, 4, 700, 4, 4, 32, 100, false, true});
+  cover({"cover e4m3 D64 MQA 71/1 b3 ALiBi", DType::f8e4m3, 3, 600, 71, 1, 64, 0, true, true});
+  cover({"cover e4m3 D128 GQA 32/4 b2 row list", DType::f8e4m3, 2, 3000, 32, 4, 128, 0, false, true, true});
+  cover({"cover e4m3 D128 b300 ctx<=40 block 8", DType::f8e4m3, 300, 40, 4, 2, 128, 0, false, true, false, 64, 8});
+  cover({"cover e4m3 D128 b3 block 12 window 1", DType::f8e4m3, 3, 700, 4, 4, 128, 1, false, true, false, 4096, 12});
+  cover({"cover e4m3 D128 b4 ctx<=5000 max_context 4096", DType::f8e4m3, 4, 5000, 8, 8, 128, 0, false, true});
+  cover({"cover e4m3 D96 (CUDA cores only) b3", DType::f8e4m3, 3, 500, 4, 4, 96, 0, false, true});
   return c;
 }
 
@@ -204,7 +226,7 @@ T* upload(const std::vector<T>& host, const char* what) {
   return p;
 }
 
-std::size_t kv_size(DType d) { return d == DType::f32 ? 4 : 2; }
+std::size_t kv_size(DType d) { return d == DType::f32 ? 4 : d == DType::f8e4m3 ? 1 : 2; }
 
 // Median milliseconds of `launch` over `reps` runs, each after a write of a
 // buffer larger than L2 (so no run finds the last one's K and V cached).
@@ -288,7 +310,7 @@ bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* fl
   auto* keys = device_alloc<KV>(static_cast<std::size_t>(kv_elements), "keys");
   auto* values = device_alloc<KV>(static_cast<std::size_t>(kv_elements), "values");
   auto* qkv = device_alloc<float>(static_cast<std::size_t>(qkv_elements), "qkv");
-  float* outs[3];
+  float* outs[4];  // CUDA-core split, per-head, reference, tensor-core split
   for (auto& o : outs) o = device_alloc<float>(static_cast<std::size_t>(out_elements), "out");
   const int64_t ws_floats = cuda::attention_workspace_floats(shape);
   float* workspace = ws_floats ? device_alloc<float>(static_cast<std::size_t>(ws_floats), "workspace") : nullptr;
@@ -306,29 +328,35 @@ bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* fl
   const int32_t* row_list = c.row_list ? upload(list, "row list") : nullptr;
 
   auto run_new = [&] {
-    cuda::attention(qkv, shape, step, row_list, keys, values, c.dtype, outs[0], workspace, nullptr);
+    cuda::attention_on_cuda_cores(qkv, shape, step, row_list, keys, values, c.dtype, outs[0], workspace, nullptr);
   };
   auto run_old = [&] { cuda::attention_per_head(qkv, shape, step, row_list, keys, values, c.dtype, outs[1], nullptr); };
+  const bool has_mma = cuda::decode_attention_mma_supports(D, c.dtype);
+  auto run_mma = [&] {
+    cuda::decode_attention_mma(qkv, shape, step, row_list, keys, values, c.dtype, outs[3], workspace, nullptr);
+  };
   run_new();
   run_old();
+  if (has_mma) run_mma();
   const int threads = shape.rows * H;
   reference_kernel<KV><<<(threads + 63) / 64, 64>>>(qkv, shape, step, row_list, keys, values, outs[2]);
   check(cudaGetLastError(), "reference launch");
   check(cudaDeviceSynchronize(), "kernels");
 
-  std::vector<float> host[3];
-  for (int i = 0; i < 3; ++i) {
+  std::vector<float> host[4];
+  for (int i = 0; i < 4; ++i) {
     host[i].resize(static_cast<std::size_t>(out_elements));
     check(cudaMemcpy(host[i].data(), outs[i], host[i].size() * sizeof(float), cudaMemcpyDeviceToHost), "copy");
   }
-  double err[2] = {0, 0};
+  double err[3] = {0, 0, 0};  // CUDA-core split, per-head, tensor-core split
   bool untouched = true;
   std::vector<bool> listed(total_rows, false);
   for (const int r : list) listed[r] = true;
   for (int r = 0; r < total_rows; ++r) {
     for (int64_t i = int64_t{r} * H * D; i < int64_t{r + 1} * H * D; ++i) {
-      for (int k = 0; k < 2; ++k) {
-        const float v = host[k][static_cast<std::size_t>(i)], ref = host[2][static_cast<std::size_t>(i)];
+      for (int k = 0; k < 3; ++k) {
+        if (k == 2 && !has_mma) continue;
+        const float v = host[k == 2 ? 3 : k][static_cast<std::size_t>(i)], ref = host[2][static_cast<std::size_t>(i)];
         if (!listed[r]) {
           untouched = untouched && v == kSentinel;
         } else {
@@ -338,7 +366,10 @@ bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* fl
       }
     }
   }
-  const bool ok = err[0] <= kTolerance && err[1] <= kTolerance && untouched;
+  const bool ok = err[0] <= kTolerance && err[1] <= kTolerance &&
+                  err[2] <= (c.dtype == DType::bf16 ? kMmaToleranceBf16 : kMmaTolerance) && untouched;
+  char mma_err[32] = "       -";
+  if (has_mma) std::snprintf(mma_err, sizeof mma_err, "%.2e", err[2]);
 
   double bytes = 0;
   for (const int r : list) {
@@ -348,17 +379,24 @@ bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* fl
   // Partitions per row of the split launch (the workspace holds D + 2 floats per row, head and partition).
   const auto parts = static_cast<long long>(ws_floats ? ws_floats / (int64_t{shape.rows} * H * (D + 2)) : 1);
   if (!c.timed || opt.quick) {
-    std::printf("%-46s %4lld parts  err split %.2e  per-head %.2e%s  %s\n", c.name, parts, err[0], err[1],
-                untouched ? "" : "  (wrote unlisted rows)", ok ? "ok" : "FAIL");
+    std::printf("%-46s %4lld parts  err split %.2e  mma %s  per-head %.2e%s  %s\n", c.name, parts, err[0], mma_err,
+                err[1], untouched ? "" : "  (wrote unlisted rows)", ok ? "ok" : "FAIL");
   } else {
     const float ms_new = median_ms(run_new, opt.reps, flush, flush_bytes);
     const float ms_old = median_ms(run_old, opt.reps, flush, flush_bytes);
-    const double gb_new = bytes / (ms_new * 1e-3) / 1e9, gb_old = bytes / (ms_old * 1e-3) / 1e9;
+    const float ms_mma = has_mma ? median_ms(run_mma, opt.reps, flush, flush_bytes) : 0.f;
+    auto gbps = [&](float ms) { return bytes / (ms * 1e-3) / 1e9; };
+    char mma_time[96] = "tensor cores        -";
+    if (has_mma) {
+      std::snprintf(mma_time, sizeof mma_time, "tensor cores %8.1f us %6.0f GB/s (%3.0f%%) x%.2f", ms_mma * 1e3,
+                    gbps(ms_mma), 100 * gbps(ms_mma) / copy_bw, ms_new / ms_mma);
+    }
     std::printf(
-        "%-46s %4lld parts  err split %.2e  per-head %.2e%s  %s | KV %7.1f MB | split %8.1f us %6.0f GB/s (%3.0f%% "
-        "of copy) | per-head %8.1f us %6.0f GB/s (%3.0f%%) | x%.2f\n",
-        c.name, parts, err[0], err[1], untouched ? "" : "  (wrote unlisted rows)", ok ? "ok" : "FAIL", bytes / 1e6,
-        ms_new * 1e3, gb_new, 100 * gb_new / copy_bw, ms_old * 1e3, gb_old, 100 * gb_old / copy_bw, ms_old / ms_new);
+        "%-46s %4lld parts  err split %.2e  mma %s  per-head %.2e%s  %s | KV %7.1f MB | split %8.1f us %6.0f GB/s "
+        "(%3.0f%% of copy) | %s | per-head %8.1f us %6.0f GB/s (%3.0f%%)\n",
+        c.name, parts, err[0], mma_err, err[1], untouched ? "" : "  (wrote unlisted rows)", ok ? "ok" : "FAIL",
+        bytes / 1e6, ms_new * 1e3, gbps(ms_new), 100 * gbps(ms_new) / copy_bw, mma_time, ms_old * 1e3, gbps(ms_old),
+        100 * gbps(ms_old) / copy_bw);
   }
   std::fflush(stdout);
 
@@ -417,6 +455,7 @@ int main(int argc, char** argv) {
       switch (c.dtype) {
         case DType::f16: ok = run_config<__half>(c, opt, rng, flush, flush_bytes, copy_bw); break;
         case DType::bf16: ok = run_config<__nv_bfloat16>(c, opt, rng, flush, flush_bytes, copy_bw); break;
+        case DType::f8e4m3: ok = run_config<__nv_fp8_e4m3>(c, opt, rng, flush, flush_bytes, copy_bw); break;
         default: ok = run_config<float>(c, opt, rng, flush, flush_bytes, copy_bw); break;
       }
     } catch (const std::exception& e) {
@@ -425,7 +464,8 @@ int main(int argc, char** argv) {
     ++ran;
     if (!ok) ++failed;
   }
-  std::printf("%d configurations, %d failed (tolerance %.0e)\n", ran, failed, kTolerance);
+  std::printf("%d configurations, %d failed (tolerance %.0e, tensor cores %.0e, %.1e with bf16)\n", ran, failed,
+              kTolerance, kMmaTolerance, kMmaToleranceBf16);
   cudaFree(flush);
   return failed ? 1 : 0;
 }

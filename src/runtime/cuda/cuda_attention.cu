@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "runtime/cuda/cuda_common.cuh"
@@ -626,7 +627,37 @@ void check_shape(const AttentionShape& shape) {
   }
 }
 
+// KILN_CUDA_DECODE_ATTENTION=cores|mma picks the decode kernel for every
+// cache it can take (comparison). By default an E4M3 cache takes the
+// tensor-core kernel where kiln_attention_check measured it faster
+// (bench/results/fp8-2026-12-03c.md): groups of 8 or more q heads per KV head,
+// and grouped heads at batch sizes that need no partitions (Llama-3-8B at
+// batch 512: 1.77x); the CUDA-core kernel's four warps per partition win on
+// MHA and on the partitioned shapes of small batches.
+bool decode_on_tensor_cores(const AttentionShape& shape, DType kv_dtype) {
+  static const int choice = [] {
+    const char* v = std::getenv("KILN_CUDA_DECODE_ATTENTION");
+    if (v && std::string(v) == "cores") return 0;
+    if (v && std::string(v) == "mma") return 2;
+    return 1;
+  }();
+  if (choice == 0 || !decode_attention_mma_supports(shape.head_dim, kv_dtype)) return false;
+  if (choice == 2) return true;
+  const int group = shape.num_heads / shape.num_kv_heads;
+  const bool unsplit = decode_attention_mma_partitions(shape).partitions == 1;
+  return kv_dtype == DType::f8e4m3 && (group >= 8 || (group >= 2 && unsplit));
+}
+
 }  // namespace
+
+void merge_attention_partitions(const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
+                                int partition, int partitions, const float* workspace, float* out,
+                                cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(shape.num_heads), static_cast<unsigned>(shape.rows));
+  merge_partitions_kernel<<<grid, kMergeThreads, 0, stream>>>(shape, step, row_list, partition, partitions, workspace,
+                                                              out);
+  check_launch("attention (merge)");
+}
 
 void rope_kv_write(float* qkv, const AttentionShape& shape, const StepRows& step, const Rotary& rotary, void* keys,
                    void* values, DType kv_dtype, cudaStream_t stream) {
@@ -656,14 +687,33 @@ void attention_per_head(const float* qkv, const AttentionShape& shape, const Ste
 
 int64_t attention_workspace_floats(const AttentionShape& shape) {
   if (shape.max_context <= 0) throw_error("internal: the CUDA attention needs AttentionShape::max_context");
-  const SplitPlan plan = split_plan(shape);
-  if (plan.partitions <= 1) return 0;
-  return int64_t{shape.rows} * shape.num_heads * plan.partitions * (shape.head_dim + 2);
+  // Enough for either kernel (the cache dtype, which picks one, is not part of the shape).
+  int partitions = split_plan(shape).partitions;
+  if (decode_attention_mma_supports(shape.head_dim, DType::f8e4m3)) {
+    partitions = std::max(partitions, decode_attention_mma_partitions(shape).partitions);
+  }
+  if (partitions <= 1) return 0;
+  return int64_t{shape.rows} * shape.num_heads * partitions * (shape.head_dim + 2);
 }
 
 void attention(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
                const void* keys, const void* values, DType kv_dtype, float* out, float* workspace,
                cudaStream_t stream) {
+  check_shape(shape);
+  if (shape.rows == 0) return;
+  if (decode_on_tensor_cores(shape, kv_dtype)) {
+    if (attention_workspace_floats(shape) > 0 && !workspace) {
+      throw_error("internal: the CUDA attention needs its workspace for this shape");
+    }
+    decode_attention_mma(qkv, shape, step, row_list, keys, values, kv_dtype, out, workspace, stream);
+    return;
+  }
+  attention_on_cuda_cores(qkv, shape, step, row_list, keys, values, kv_dtype, out, workspace, stream);
+}
+
+void attention_on_cuda_cores(const float* qkv, const AttentionShape& shape, const StepRows& step,
+                             const int32_t* row_list, const void* keys, const void* values, DType kv_dtype, float* out,
+                             float* workspace, cudaStream_t stream) {
   check_shape(shape);
   if (shape.rows == 0) return;
   if (!split_supported(shape.head_dim, dtype_size(kv_dtype))) {
@@ -682,10 +732,7 @@ void attention(const float* qkv, const AttentionShape& shape, const StepRows& st
   });
   check_launch("attention");
   if (plan.partitions > 1) {
-    const dim3 grid(static_cast<unsigned>(shape.num_heads), static_cast<unsigned>(shape.rows));
-    merge_partitions_kernel<<<grid, kMergeThreads, 0, stream>>>(shape, step, row_list, plan.partition, plan.partitions,
-                                                                workspace, out);
-    check_launch("attention (merge)");
+    merge_attention_partitions(shape, step, row_list, plan.partition, plan.partitions, workspace, out, stream);
   }
 }
 

@@ -126,9 +126,33 @@ void rope_kv_write(float* qkv, const AttentionShape& shape, const StepRows& step
 // is 0). Needs shape.max_context > every row's position.
 void attention(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
                const void* keys, const void* values, DType kv_dtype, float* out, float* workspace, cudaStream_t stream);
+// E4M3 caches take decode_attention_mma when the GPU has it (below), other
+// caches the CUDA-core kernel (attention_on_cuda_cores); KILN_CUDA_DECODE_ATTENTION=
+// cores|mma overrides that for comparison.
 // The workspace attention needs for `shape` (from its rows, heads, head_dim,
-// sliding window and max_context alone); 0 when every row fits one partition.
+// sliding window and max_context alone, enough for either kernel); 0 when
+// every row fits one partition.
 int64_t attention_workspace_floats(const AttentionShape& shape);
+// The split kernel on CUDA cores (every cache dtype), callable directly for checks and benchmarks.
+void attention_on_cuda_cores(const float* qkv, const AttentionShape& shape, const StepRows& step,
+                             const int32_t* row_list, const void* keys, const void* values, DType kv_dtype, float* out,
+                             float* workspace, cudaStream_t stream);
+// The same split on tensor cores (mma.sync, sm_80+): a warp per (row, KV
+// head, up to 16 of its q heads, partition), E4M3 or 16-bit caches, head_dim
+// 16, 32, 64 or 128. Products in fp16 (E4M3 caches) or the cache's type.
+bool decode_attention_mma_supports(int head_dim, DType kv_dtype);
+struct AttentionPartitions {
+  int partition = 0;   // keys per partition
+  int partitions = 1;  // per row
+};
+AttentionPartitions decode_attention_mma_partitions(const AttentionShape& shape);
+void decode_attention_mma(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
+                          const void* keys, const void* values, DType kv_dtype, float* out, float* workspace,
+                          cudaStream_t stream);
+// Combines the split kernels' per-partition (max, sum, unnormalized output) of
+// rows with more than one partition into `out`.
+void merge_attention_partitions(const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
+                                int partition, int partitions, const float* workspace, float* out, cudaStream_t stream);
 // The previous one-block-per-(q head, row) kernel: attention's path for head
 // sizes the split kernel does not vectorize; callable directly for checks and benchmarks.
 void attention_per_head(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
