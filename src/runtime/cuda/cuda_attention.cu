@@ -225,7 +225,8 @@ constexpr int kSplitThreads = kSplitWarps * 32;
 // the grid, so the repeated K/V reads mostly come from L2.
 constexpr int kMaxGroupTile = 4;
 constexpr int kPartitionAlign = 64;   // partitions are multiples of this many keys
-constexpr int kMinPartition = 64;     // keys: one iteration of the block's 4 warps (MHA fp16 D=128)
+constexpr int kMinPartition = 64;     // keys: one iteration of the block's 4 warps (MHA fp16 D=128);
+                                      // the tensor-core kernel's warp takes four 16-key chunks of it
 constexpr int kTargetBlocks = 2048;   // blocks a launch aims for (an H100 holds ~1000 at once)
 constexpr int kMaxPartitions = 2048;  // per row: the merge keeps one weight each in shared memory
 constexpr int kMergeThreads = 128;
@@ -260,22 +261,16 @@ struct SplitPlan {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// A function of the shape alone (never of the rows' lengths): rows, heads,
-// sliding window and max_context. Enough partitions to give the GPU about
-// kTargetBlocks blocks when the rows are few, one per row when they are many.
+// Enough partitions to give the GPU about kTargetBlocks blocks when the rows are few, one per row when they are many.
 SplitPlan split_plan(const AttentionShape& shape) {
   SplitPlan plan;
   const int group = shape.num_heads / shape.num_kv_heads;
   while (plan.heads < group && plan.heads < max_group_tile()) plan.heads *= 2;
   plan.tiles = static_cast<int>(ceil_div(group, plan.heads));
-  const int64_t span = shape.sliding_window > 0 ? std::min(shape.sliding_window, shape.max_context) : shape.max_context;
-  const int64_t pairs = std::max<int64_t>(1, int64_t{shape.rows} * shape.num_kv_heads * plan.tiles);
-  const int64_t wanted = std::max<int64_t>(1, ceil_div(kTargetBlocks, pairs));
-  int64_t partition = ceil_div(ceil_div(span, wanted), kPartitionAlign) * kPartitionAlign;
-  partition = std::max<int64_t>(partition, kMinPartition);
-  partition = std::max<int64_t>(partition, ceil_div(ceil_div(span, kMaxPartitions), kPartitionAlign) * kPartitionAlign);
-  plan.partition = static_cast<int>(partition);
-  plan.partitions = static_cast<int>(ceil_div(span, partition));
+  const AttentionPartitions parts =
+      attention_partitions(shape, int64_t{shape.num_kv_heads} * plan.tiles, kTargetBlocks);
+  plan.partition = parts.partition;
+  plan.partitions = parts.partitions;
   return plan;
 }
 
@@ -649,6 +644,16 @@ bool decode_on_tensor_cores(const AttentionShape& shape, DType kv_dtype) {
 }
 
 }  // namespace
+
+AttentionPartitions attention_partitions(const AttentionShape& shape, int64_t items_per_row, int64_t target_items) {
+  const int64_t span = shape.sliding_window > 0 ? std::min(shape.sliding_window, shape.max_context) : shape.max_context;
+  const int64_t items = std::max<int64_t>(1, int64_t{shape.rows} * items_per_row);
+  const int64_t wanted = std::max<int64_t>(1, ceil_div(target_items, items));
+  int64_t partition = ceil_div(ceil_div(span, wanted), kPartitionAlign) * kPartitionAlign;
+  partition = std::max<int64_t>(partition, kMinPartition);
+  partition = std::max<int64_t>(partition, ceil_div(ceil_div(span, kMaxPartitions), kPartitionAlign) * kPartitionAlign);
+  return {static_cast<int>(partition), static_cast<int>(ceil_div(span, partition))};
+}
 
 void merge_attention_partitions(const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
                                 int partition, int partitions, const float* workspace, float* out,

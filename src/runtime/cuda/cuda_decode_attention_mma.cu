@@ -38,16 +38,15 @@
 
 #include "runtime/cuda/cuda_common.cuh"
 #include "runtime/cuda/cuda_kernels.h"
+#include "runtime/cuda/cuda_mma.cuh"
 
 namespace kiln::runtime::cuda {
 namespace {
 
 constexpr int kWarps = 4;  // independent warps per block
 constexpr int kThreads = kWarps * 32;
-constexpr int kChunk = 16;            // keys per staged chunk (the k of P V)
-constexpr int kTargetWarps = 4096;    // work items a launch aims for (an H200 holds ~2100 warps of this kernel)
-constexpr int kMinPartition = 64;     // keys
-constexpr int kMaxPartitions = 2048;  // the merge's limit
+constexpr int kChunk = 16;          // keys per staged chunk (the k of P V)
+constexpr int kTargetWarps = 4096;  // work items a launch aims for (an H200 holds ~2100 warps of this kernel)
 constexpr float kLog2e = 1.4426950408889634f;
 
 template <typename C>
@@ -88,40 +87,10 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float a, float b) {
-  if constexpr (std::is_same_v<T, __half>) {
-    const __half2 h = __floats2half2_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  } else {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
-}
-
 // Two E4M3 values (the low 16 bits) as an fp16 pair, exactly.
 __device__ __forceinline__ uint32_t e4m3x2_to_half2(uint32_t bits) {
   const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(bits & 0xffffu), __NV_E4M3);
   return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
-}
-
-template <typename T>
-__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // never launched below (decode_attention_mma_supports)
-  if constexpr (std::is_same_v<T, __half>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-#else
-  (void)d, (void)a, (void)b0, (void)b1;
-#endif
 }
 
 // W consecutive 32-bit words of shared memory, in the widest loads their alignment allows.
@@ -265,7 +234,7 @@ __global__ void __launch_bounds__(kThreads)
           b0 = kw[2 * st];
           b1 = kw[2 * st + 1];
         }
-        mma<T>(s[n], qa[st], b0, b1);
+        mma_m16n8k16<T>(s[n], qa[st], b0, b1);
       }
     }
 
@@ -332,8 +301,8 @@ __global__ void __launch_bounds__(kThreads)
         b0[0] = __byte_perm(vw[0][w], vw[1][w], 0x5410), b0[1] = __byte_perm(vw[0][w], vw[1][w], 0x7632);
         b1[0] = __byte_perm(vw[2][w], vw[3][w], 0x5410), b1[1] = __byte_perm(vw[2][w], vw[3][w], 0x7632);
       }
-      mma<T>(o[n], pa, b0[0], b1[0]);
-      mma<T>(o[n + 1], pa, b0[1], b1[1]);
+      mma_m16n8k16<T>(o[n], pa, b0[0], b1[0]);
+      mma_m16n8k16<T>(o[n + 1], pa, b0[1], b1[1]);
     }
   }
   cp_async_wait<0>();
@@ -375,37 +344,16 @@ struct Plan {
   int partition = 0, partitions = 1;
 };
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// A function of the shape alone (rows, heads, window, max_context), as the
-// CUDA-core kernel's plan: one recorded launch serves every step.
+// A function of the shape alone, as the CUDA-core kernel's plan: one recorded launch serves every step.
 Plan plan_for(const AttentionShape& shape) {
   Plan plan;
   const int group = shape.num_heads / shape.num_kv_heads;
   plan.heads = group <= 8 ? 8 : 16;
-  plan.tiles = static_cast<int>(ceil_div(group, plan.heads));
-  const int64_t span = shape.sliding_window > 0 ? std::min(shape.sliding_window, shape.max_context) : shape.max_context;
-  const int64_t pairs = std::max<int64_t>(1, int64_t{shape.rows} * shape.num_kv_heads * plan.tiles);
-  const int64_t wanted = std::max<int64_t>(1, ceil_div(kTargetWarps, pairs));
-  int64_t partition = ceil_div(ceil_div(span, wanted), kMinPartition) * kMinPartition;
-  partition = std::max<int64_t>(partition, kMinPartition);
-  partition = std::max<int64_t>(partition, ceil_div(ceil_div(span, kMaxPartitions), kMinPartition) * kMinPartition);
-  plan.partition = static_cast<int>(partition);
-  plan.partitions = static_cast<int>(ceil_div(span, partition));
+  plan.tiles = (group + plan.heads - 1) / plan.heads;
+  const AttentionPartitions parts = attention_partitions(shape, int64_t{shape.num_kv_heads} * plan.tiles, kTargetWarps);
+  plan.partition = parts.partition;
+  plan.partitions = parts.partitions;
   return plan;
-}
-
-bool tensor_cores_present() {
-  static const bool present = [] {
-    int device = 0, major = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major >= 8;  // mma.sync.m16n8k16 and cp.async
-  }();
-  return present;
 }
 
 template <typename T, typename C, int D, int GT>

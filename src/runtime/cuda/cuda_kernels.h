@@ -146,6 +146,13 @@ struct AttentionPartitions {
   int partitions = 1;  // per row
 };
 AttentionPartitions decode_attention_mma_partitions(const AttentionShape& shape);
+// The sequence partitions of a split decode launch with `items_per_row` blocks
+// (or warps) per row for each partition: about `target_items` in all when the
+// rows are few, one partition per row when they are many; multiples of 64
+// keys, at most the merge's 2048 per row. A function of the shape alone (rows,
+// window, max_context), never of the rows' lengths, so one recorded launch
+// serves every step.
+AttentionPartitions attention_partitions(const AttentionShape& shape, int64_t items_per_row, int64_t target_items);
 void decode_attention_mma(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,
                           const void* keys, const void* values, DType kv_dtype, float* out, float* workspace,
                           cudaStream_t stream);

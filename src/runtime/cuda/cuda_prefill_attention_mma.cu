@@ -23,6 +23,7 @@
 
 #include "runtime/cuda/cuda_common.cuh"
 #include "runtime/cuda/cuda_kernels.h"
+#include "runtime/cuda/cuda_mma.cuh"
 
 namespace kiln::runtime::cuda {
 namespace {
@@ -32,60 +33,6 @@ constexpr int kKeys = 64;  // keys per tile
 constexpr int kThreads = 128;
 constexpr float kLog2e = 1.4426950408889634f;
 static_assert(kRows == kThreads / 32 * 16 && kRows == kPrefillTile, "a query tile is one block's rows");
-
-template <typename T>
-struct Pack;
-template <>
-struct Pack<__half> {
-  static __device__ __forceinline__ uint32_t two(float a, float b) {
-    const __half2 h = __floats2half2_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
-};
-template <>
-struct Pack<__nv_bfloat16> {
-  static __device__ __forceinline__ uint32_t two(float a, float b) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<const uint32_t*>(&h);
-  }
-};
-
-// d += a * b for one m16n8k16 tile, fp32 accumulators.
-template <typename T>
-__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800  // older targets never launch it (mma_supported)
-  if constexpr (std::is_same_v<T, __half>) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-#else
-  (void)d, (void)a, (void)b0, (void)b1;
-#endif
-}
-
-// mma.sync.m16n8k16 needs compute capability 8.0 (the binary may also carry
-// code for older GPUs, e.g. CMAKE_CUDA_ARCHITECTURES=75).
-bool mma_supported() {
-  static const bool supported = [] {
-    int device = 0, major = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major >= 8;
-  }();
-  return supported;
-}
 
 template <int D>
 constexpr int kStride = D + 8;  // halves per staged K row / V^T row: rows start 16 bytes apart in banks
@@ -108,7 +55,7 @@ __device__ __forceinline__ uint4 load8_as(const C* p) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const float2 f = e4m3x2_to_float2(words[i / 2] >> (16 * (i % 2)));
-      out[i] = Pack<T>::two(f.x, f.y);
+      out[i] = pack2<T>(f.x, f.y);
     }
     return wide;
   }
@@ -156,7 +103,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int j = 0; j < 4; ++j) {
       const int row = rows[j % 2], d = s * 16 + 2 * t + 8 * (j / 2);
       const float* q = qkv + int64_t{row} * width + h * Dh + d;
-      qa[s][j] = Pack<T>::two(d < Dh ? q[0] : 0.f, d + 1 < Dh ? q[1] : 0.f);
+      qa[s][j] = pack2<T>(d < Dh ? q[0] : 0.f, d + 1 < Dh ? q[1] : 0.f);
     }
   }
 
@@ -200,7 +147,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int st = 0; st < kDSteps; ++st) {
         const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + st * 16);
         const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + st * 16 + 8);
-        mma<T>(s[n], qa[st], b0, b1);
+        mma_m16n8k16<T>(s[n], qa[st], b0, b1);
       }
     }
     // Masks, ALiBi, and the online softmax of rows g (elements 0, 1) and g + 8 (2, 3).
@@ -250,15 +197,15 @@ __global__ void __launch_bounds__(kThreads)
     // O += P V: P's A fragments are S's accumulators (keys 16kt.. of n-tiles 2kt and 2kt + 1).
 #pragma unroll
     for (int kt = 0; kt < kKeys / 16; ++kt) {
-      const uint32_t pa[4] = {Pack<T>::two(s[2 * kt][0], s[2 * kt][1]), Pack<T>::two(s[2 * kt][2], s[2 * kt][3]),
-                              Pack<T>::two(s[2 * kt + 1][0], s[2 * kt + 1][1]),
-                              Pack<T>::two(s[2 * kt + 1][2], s[2 * kt + 1][3])};
+      const uint32_t pa[4] = {pack2<T>(s[2 * kt][0], s[2 * kt][1]), pack2<T>(s[2 * kt][2], s[2 * kt][3]),
+                              pack2<T>(s[2 * kt + 1][0], s[2 * kt + 1][1]),
+                              pack2<T>(s[2 * kt + 1][2], s[2 * kt + 1][3])};
 #pragma unroll
       for (int n = 0; n < kDimTiles; ++n) {
         const T* vrow = vt + (n * 8 + g) * VS + kt * 16 + 2 * t;
         const uint32_t b0 = *reinterpret_cast<const uint32_t*>(vrow);
         const uint32_t b1 = *reinterpret_cast<const uint32_t*>(vrow + 8);
-        mma<T>(o[n], pa, b0, b1);
+        mma_m16n8k16<T>(o[n], pa, b0, b1);
       }
     }
   }
@@ -293,7 +240,7 @@ void launch(const float* qkv, const AttentionShape& shape, const StepRows& step,
 bool prefill_attention_mma_supports(int head_dim, DType kv_dtype, DType compute_dtype) {
   const bool sixteen = compute_dtype == DType::f16 || compute_dtype == DType::bf16;
   return sixteen && (kv_dtype == compute_dtype || kv_dtype == DType::f8e4m3) && head_dim % 8 == 0 && head_dim <= 128 &&
-         mma_supported();
+         tensor_cores_present();
 }
 
 void prefill_attention_mma(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles,
