@@ -1,5 +1,6 @@
-// Checks and times the CUDA decode attention (src/runtime/cuda/cuda_attention.cu)
-// on random paged KV caches, on the GPU machine:
+// Checks and times the CUDA attention kernels (decode: src/runtime/cuda/cuda_attention.cu
+// and cuda_decode_attention_mma.cu; prefill: cuda_prefill_attention*.cu) on
+// random paged KV caches, on the GPU machine:
 //
 //   kiln_attention_check [--quick] [--reps N] [--only SUBSTRING]
 //
@@ -8,7 +9,8 @@
 // on tensor cores (cuda::decode_attention_mma, where it takes the shape), the
 // previous per-head kernel (cuda::attention_per_head) and a plain reference
 // (one thread per (row, q head), float64 accumulation), and prints each
-// kernel's largest absolute error against the reference. Then (without
+// kernel's largest absolute error against the reference. Prompt chunks go the
+// same way through both prefill kernels (timed as TFLOP/s). Then (without
 // --quick) it times the kernels (CUDA events around each launch, L2 flushed
 // before it, median of --reps) and prints the GB/s of K and V bytes they read
 // beside a device-to-device cudaMemcpy's bandwidth measured in the same run.
@@ -412,6 +414,157 @@ bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* fl
   return ok;
 }
 
+// Prefill: prompt chunks (each a sequence whose first `cached` keys are
+// already in the cache) through the tiled kernels, CUDA cores
+// (cuda::prefill_attention) and tensor cores (cuda::prefill_attention_mma),
+// against the same float64 reference, every prompt row listed.
+struct PrefillConfig {
+  const char* name;
+  DType kv_dtype;
+  DType compute_dtype;       // the tensor-core kernel's product type
+  std::vector<int> prompts;  // new rows per sequence
+  int cached;                // keys already cached before each chunk
+  int heads, kv_heads, head_dim;
+  int window = 0;
+  bool alibi = false;
+  int block_size = 16;
+  bool timed = true;
+};
+
+std::vector<PrefillConfig> prefill_configs() {
+  std::vector<PrefillConfig> c;
+  // Llama-3-8B's 2048-token prompt (32 q heads on 8 KV heads), in every cache type.
+  c.push_back({"prefill e4m3/bf16 GQA 32/8 D128 2048", DType::f8e4m3, DType::bf16, {2048}, 0, 32, 8, 128});
+  c.push_back({"prefill e4m3/fp16 GQA 32/8 D128 2048", DType::f8e4m3, DType::f16, {2048}, 0, 32, 8, 128});
+  c.push_back({"prefill bf16 GQA 32/8 D128 2048", DType::bf16, DType::bf16, {2048}, 0, 32, 8, 128});
+  // Llama-2-7B's (MHA, fp16).
+  c.push_back({"prefill fp16 MHA D128 2048", DType::f16, DType::f16, {2048}, 0, 32, 32, 128});
+  c.push_back({"prefill fp16 MHA D128 4 x 512", DType::f16, DType::f16, {512, 512, 512, 512}, 0, 32, 32, 128});
+  auto cover = [&](PrefillConfig x) {
+    x.timed = false;
+    c.push_back(x);
+  };
+  cover({"prefill cover e4m3/fp16 D128 chunk after 300 cached", DType::f8e4m3, DType::f16, {200, 37}, 300, 8, 2, 128});
+  cover({"prefill cover e4m3/bf16 D64 window 100 ALiBi", DType::f8e4m3, DType::bf16, {333}, 50, 8, 8, 64, 100, true});
+  cover({"prefill cover bf16 D96 MQA 8/1 block 12", DType::bf16, DType::bf16, {150, 1, 64}, 0, 8, 1, 96, 0, false, 12});
+  cover({"prefill cover fp16 D64 window 1", DType::f16, DType::f16, {130}, 5, 4, 4, 64, 1});
+  cover({"prefill cover fp16 D40 GQA 6/3 window 70", DType::f16, DType::f16, {257, 65}, 10, 6, 3, 40, 70});
+  return c;
+}
+
+template <typename KV>
+bool run_prefill_config(const PrefillConfig& c, const Options& opt, std::mt19937& rng, void* flush,
+                        std::size_t flush_bytes) {
+  const int D = c.head_dim, H = c.heads, HK = c.kv_heads;
+  std::vector<int32_t> positions, offsets, tables;
+  std::vector<cuda::QueryTile> tiles;
+  int64_t blocks = 0;
+  for (const int n : c.prompts) blocks += (c.cached + n - 1) / c.block_size + 1;
+  blocks += 5;
+  std::vector<int32_t> pool(static_cast<std::size_t>(blocks));
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  std::size_t next = 0;
+  double pairs = 0;  // (query, visible key) pairs: the FLOP count's unit
+  for (const int n : c.prompts) {
+    const auto offset = static_cast<int32_t>(tables.size()), first = static_cast<int32_t>(positions.size());
+    for (int b = 0; b <= (c.cached + n - 1) / c.block_size; ++b) tables.push_back(pool[next++]);
+    for (int i = 0; i < n; ++i) {
+      const int pos = c.cached + i;
+      positions.push_back(pos);
+      offsets.push_back(offset);
+      pairs += c.window > 0 ? std::min(pos + 1, c.window) : pos + 1;
+    }
+    for (int t = 0; t < n; t += cuda::kPrefillTile) tiles.push_back({first + t, std::min(cuda::kPrefillTile, n - t)});
+  }
+  const int rows = static_cast<int>(positions.size());
+  AttentionShape shape;
+  shape.rows = rows;
+  shape.num_heads = H;
+  shape.num_kv_heads = HK;
+  shape.head_dim = D;
+  shape.sliding_window = c.window;
+  shape.max_context = 1 << 20;
+  shape.alibi = c.alibi;
+  for (int h = 0; h < H && c.alibi; ++h) shape.alibi_slopes[h] = std::pow(2.f, -8.f * static_cast<float>(h + 1) / H);
+
+  const int64_t kv_elements = blocks * c.block_size * HK * D;
+  const int64_t qkv_elements = int64_t{rows} * (H + 2 * HK) * D;
+  const int64_t out_elements = int64_t{rows} * H * D;
+  auto* keys = device_alloc<KV>(static_cast<std::size_t>(kv_elements), "keys");
+  auto* values = device_alloc<KV>(static_cast<std::size_t>(kv_elements), "values");
+  auto* qkv = device_alloc<float>(static_cast<std::size_t>(qkv_elements), "qkv");
+  float* outs[3];  // CUDA cores, tensor cores, reference
+  for (auto& o : outs) o = device_alloc<float>(static_cast<std::size_t>(out_elements), "out");
+  fill_kernel<<<1024, 256>>>(keys, kv_elements, 4, 1.f);
+  fill_kernel<<<1024, 256>>>(values, kv_elements, 5, 1.f);
+  fill_kernel<<<1024, 256>>>(qkv, qkv_elements, 6, 6.f);
+  for (auto& o : outs) set_kernel<<<256, 256>>>(o, out_elements, kSentinel);
+  check(cudaGetLastError(), "fill");
+  StepRows step;
+  step.positions = upload(positions, "positions");
+  step.table_offset = upload(offsets, "offsets");
+  step.block_tables = upload(tables, "tables");
+  step.block_size = c.block_size;
+  const cuda::QueryTile* device_tiles = upload(tiles, "tiles");
+  const int num_tiles = static_cast<int>(tiles.size());
+
+  auto run_cores = [&] {
+    cuda::prefill_attention(qkv, shape, step, device_tiles, num_tiles, keys, values, c.kv_dtype, outs[0], nullptr);
+  };
+  const bool has_mma = cuda::prefill_attention_mma_supports(D, c.kv_dtype, c.compute_dtype);
+  auto run_mma = [&] {
+    cuda::prefill_attention_mma(qkv, shape, step, device_tiles, num_tiles, keys, values, c.kv_dtype, c.compute_dtype,
+                                outs[1], nullptr);
+  };
+  run_cores();
+  if (has_mma) run_mma();
+  reference_kernel<KV><<<(rows * H + 63) / 64, 64>>>(qkv, shape, step, nullptr, keys, values, outs[2]);
+  check(cudaGetLastError(), "reference launch");
+  check(cudaDeviceSynchronize(), "kernels");
+  std::vector<float> host[3];
+  for (int i = 0; i < 3; ++i) {
+    host[i].resize(static_cast<std::size_t>(out_elements));
+    check(cudaMemcpy(host[i].data(), outs[i], host[i].size() * sizeof(float), cudaMemcpyDeviceToHost), "copy");
+  }
+  double err[2] = {0, 0};
+  for (std::size_t i = 0; i < host[2].size(); ++i) {
+    for (int k = 0; k < 2; ++k) {
+      if (k == 1 && !has_mma) continue;
+      const double e = std::fabs(static_cast<double>(host[k][i]) - host[2][i]);
+      err[k] = std::isnan(e) ? INFINITY : std::max(err[k], e);
+    }
+  }
+  const double mma_tolerance = c.compute_dtype == DType::bf16 ? kMmaToleranceBf16 : kMmaTolerance;
+  const bool ok = err[0] <= kTolerance && err[1] <= mma_tolerance;
+  char mma_err[32] = "       -";
+  if (has_mma) std::snprintf(mma_err, sizeof mma_err, "%.2e", err[1]);
+  if (!c.timed || opt.quick) {
+    std::printf("%-46s %4d tiles  err cores %.2e  mma %s  %s\n", c.name, num_tiles, err[0], mma_err,
+                ok ? "ok" : "FAIL");
+  } else {
+    const double flop = 4.0 * D * H * pairs;  // Q K^T and P V, 2 FLOP a multiply-add
+    const float ms_cores = median_ms(run_cores, opt.reps, flush, flush_bytes);
+    const float ms_mma = has_mma ? median_ms(run_mma, opt.reps, flush, flush_bytes) : 0.f;
+    std::printf(
+        "%-46s %4d tiles  err cores %.2e  mma %s  %s | %.2f TFLOP | cores %8.1f us %6.1f TFLOP/s | "
+        "tensor cores %8.1f us %6.1f TFLOP/s x%.2f\n",
+        c.name, num_tiles, err[0], mma_err, ok ? "ok" : "FAIL", flop / 1e12, ms_cores * 1e3,
+        flop / (ms_cores * 1e-3) / 1e12, ms_mma * 1e3, has_mma ? flop / (ms_mma * 1e-3) / 1e12 : 0.0,
+        has_mma ? ms_cores / ms_mma : 0.0);
+  }
+  std::fflush(stdout);
+  cudaFree(keys);
+  cudaFree(values);
+  cudaFree(qkv);
+  for (auto& o : outs) cudaFree(o);
+  cudaFree(const_cast<int32_t*>(step.positions));
+  cudaFree(const_cast<int32_t*>(step.table_offset));
+  cudaFree(const_cast<int32_t*>(step.block_tables));
+  cudaFree(const_cast<cuda::QueryTile*>(device_tiles));
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -457,6 +610,22 @@ int main(int argc, char** argv) {
         case DType::bf16: ok = run_config<__nv_bfloat16>(c, opt, rng, flush, flush_bytes, copy_bw); break;
         case DType::f8e4m3: ok = run_config<__nv_fp8_e4m3>(c, opt, rng, flush, flush_bytes, copy_bw); break;
         default: ok = run_config<float>(c, opt, rng, flush, flush_bytes, copy_bw); break;
+      }
+    } catch (const std::exception& e) {
+      std::printf("%-46s error: %s\n", c.name, e.what());
+    }
+    ++ran;
+    if (!ok) ++failed;
+  }
+  for (const PrefillConfig& c : prefill_configs()) {
+    if (!opt.only.empty() && std::string(c.name).find(opt.only) == std::string::npos) continue;
+    bool ok = false;
+    try {
+      switch (c.kv_dtype) {
+        case DType::f16: ok = run_prefill_config<__half>(c, opt, rng, flush, flush_bytes); break;
+        case DType::bf16: ok = run_prefill_config<__nv_bfloat16>(c, opt, rng, flush, flush_bytes); break;
+        case DType::f8e4m3: ok = run_prefill_config<__nv_fp8_e4m3>(c, opt, rng, flush, flush_bytes); break;
+        default: ok = run_prefill_config<float>(c, opt, rng, flush, flush_bytes); break;
       }
     } catch (const std::exception& e) {
       std::printf("%-46s error: %s\n", c.name, e.what());

@@ -66,33 +66,6 @@ constexpr std::size_t shared_bytes() {
   return std::size_t{kWarps} * stages<C>() * stage_bytes<C, D>();
 }
 
-__device__ __forceinline__ void cp_async16(void* shared, const void* global, bool valid) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const auto s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  // src-size 0 fills the 16 bytes with zeros (keys past the partition: P = 0 must meet V = 0, not garbage).
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global), "r"(valid ? 16 : 0));
-#else
-  (void)shared, (void)global, (void)valid;
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-#endif
-}
-
-// Two E4M3 values (the low 16 bits) as an fp16 pair, exactly.
-__device__ __forceinline__ uint32_t e4m3x2_to_half2(uint32_t bits) {
-  const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(bits & 0xffffu), __NV_E4M3);
-  return static_cast<uint32_t>(h.x) | (static_cast<uint32_t>(h.y) << 16);
-}
-
 // W consecutive 32-bit words of shared memory, in the widest loads their alignment allows.
 template <int W>
 __device__ __forceinline__ void load_words(const unsigned char* p, uint32_t (&w)[W]) {

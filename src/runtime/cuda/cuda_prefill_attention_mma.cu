@@ -3,9 +3,13 @@
 // they are staged): the flash-attention-2 scheme with mma.sync.m16n8k16 (sm_80+).
 //
 // A block of 4 warps takes one q head and a tile of up to 64 consecutive
-// query rows of one sequence; warp w owns rows 16w..16w+15. Per tile of 64
-// keys, staged from the paged cache into shared memory (K as [key][dim], V
-// transposed as [dim][key], so every operand fragment is one 32-bit load):
+// query rows of one sequence; warp w owns rows 16w..16w+15. Keys are walked
+// in tiles of 64, each copied from the paged cache into shared memory by
+// cp.async while the block computes on the tile before (16-bit caches: two
+// K/V stages; E4M3: the raw bytes double-buffered, widened into one 16-bit
+// K/V stage by the threads that copied them). K and V both stay [key][dim]
+// as the cache holds them; ldmatrix gives S's B fragments from K and
+// ldmatrix.trans O's from V (no transposing stores).
 //   S = Q K^T   Q's fragments stay in registers for the whole walk;
 //   softmax     in registers: the m16n8 accumulator layout is documented, so
 //               each thread knows its two rows (g and g + 8 of its warp's 16)
@@ -14,8 +18,11 @@
 //               the A fragments of the second product (no shared-memory trip).
 // fp32 accumulation and softmax state; scores in fp32 scaled by 1/sqrt(D) and
 // log2(e) (exp2). Causal masking, sliding windows, ALiBi and grouped KV heads
-// as in the other attention kernels. The CUDA-core kernel beside it keeps fp32
-// KV caches and head sizes this one does not take.
+// as in the other attention kernels; tiles wholly inside every row's window
+// skip the mask. Blocks take query tiles last first: under a causal mask the
+// last tiles walk the most keys, and starting them first keeps them off the
+// grid's tail. The CUDA-core kernel beside it keeps fp32 KV caches and head
+// sizes this one does not take.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -31,52 +38,66 @@ namespace {
 constexpr int kRows = 64;  // query rows per block (4 warps x 16)
 constexpr int kKeys = 64;  // keys per tile
 constexpr int kThreads = 128;
+// Two blocks a multiprocessor (up to 255 registers a thread) measured 1.15x
+// faster than three (168 registers, a few spilled at D = 128) on the H200.
+constexpr int kBlocksPerSM = 2;
 constexpr float kLog2e = 1.4426950408889634f;
 static_assert(kRows == kThreads / 32 * 16 && kRows == kPrefillTile, "a query tile is one block's rows");
 
-template <int D>
-constexpr int kStride = D + 8;  // halves per staged K row / V^T row: rows start 16 bytes apart in banks
-template <int D>
-constexpr std::size_t shared_bytes() {
-  return (kKeys * kStride<D> + D * (kKeys + 8)) * 2;
-}
+// Shared memory of one head size D and cache type C, in bytes.
+template <typename C, int D>
+struct Staging {
+  static constexpr bool kWiden = sizeof(C) == 1;  // E4M3 cache widened to 16 bits in shared memory
+  static constexpr int kRow = D + 8;              // 16-bit elements per staged row: rows 16 bytes apart in banks
+  static constexpr int kTile = kKeys * kRow * 2;  // one K or V tile of 16-bit values
+  static constexpr int kWideStages = kWiden ? 1 : 2;
+  static constexpr int kRawRow = D + 16;  // bytes per raw E4M3 row
+  static constexpr int kRawTile = kKeys * kRawRow;
+  static constexpr int kRawStages = kWiden ? 2 : 0;
+  static constexpr std::size_t kBytes = std::size_t{kWideStages} * 2 * kTile + std::size_t{kRawStages} * 2 * kRawTile;
+  static constexpr int kChunksPerRow = D / 8;  // a cp.async chunk is 8 cache values (16 or 8 bytes)
+  static constexpr int kChunksPerThread = kKeys * kChunksPerRow / kThreads;
+  static_assert(kKeys * kChunksPerRow % kThreads == 0, "every thread copies the same number of chunks");
+};
 
-// Eight cached values from `p` as T, in one uint4: a 16-byte load of a 16-bit
-// cache, or an 8-byte load of an E4M3 one widened (exactly) to T.
-template <typename T, typename C>
-__device__ __forceinline__ uint4 load8_as(const C* p) {
-  if constexpr (std::is_same_v<T, C>) {
-    return *reinterpret_cast<const uint4*>(p);
-  } else {
-    const uint2 raw = *reinterpret_cast<const uint2*>(p);
-    const uint32_t words[2] = {raw.x, raw.y};
-    uint4 wide;
-    uint32_t* out = &wide.x;
+// Eight E4M3 values (one 8-byte word pair) widened exactly to T.
+template <typename T>
+__device__ __forceinline__ uint4 widen8(uint2 raw) {
+  const uint32_t words[2] = {raw.x, raw.y};
+  uint4 wide;
+  uint32_t* out = &wide.x;
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 f = e4m3x2_to_float2(words[i / 2] >> (16 * (i % 2)));
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t pair = words[i / 2] >> (16 * (i % 2));
+    if constexpr (std::is_same_v<T, __half>) {
+      out[i] = e4m3x2_to_half2(pair);
+    } else {
+      const float2 f = e4m3x2_to_float2(pair);
       out[i] = pack2<T>(f.x, f.y);
     }
-    return wide;
   }
+  return wide;
 }
 
 // T: the 16-bit type of the products; C: the cache's (T, or E4M3).
 template <typename T, typename C, int D>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kBlocksPerSM)
     prefill_attention_mma_kernel(const float* qkv, AttentionShape shape, StepRows step, const QueryTile* tiles,
                                  const C* keys, const C* values, float* out) {
-  constexpr int KS = kStride<D>;        // K row stride (halves)
-  constexpr int VS = kKeys + 8;         // V^T row stride (halves)
+  using S = Staging<C, D>;
+  constexpr int RS = S::kRow;
   constexpr int kDSteps = D / 16;       // k-steps of Q K^T
   constexpr int kKeyTiles = kKeys / 8;  // n8 tiles of S
   constexpr int kDimTiles = D / 8;      // n8 tiles of O
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* ks = reinterpret_cast<T*>(smem_raw);  // [kKeys][KS]
-  T* vt = ks + kKeys * KS;                 // [D][VS]
+  // 16-bit stages [stage][K | V][key][RS]; then, for E4M3 caches, raw stages [stage][K | V][key][kRawRow].
+  auto wide = [&](int stage, int kv) { return reinterpret_cast<T*>(smem_raw + (stage * 2 + kv) * S::kTile); };
+  auto raw = [&](int stage, int kv) {
+    return smem_raw + S::kWideStages * 2 * S::kTile + (stage * 2 + kv) * S::kRawTile;
+  };
 
   const int h = blockIdx.x;
-  const QueryTile tile = tiles[blockIdx.y];
+  const QueryTile tile = tiles[gridDim.y - 1 - blockIdx.y];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int g = lane / 4, t = lane % 4;  // the mma fragment's row group and thread in group
   const int Dh = shape.head_dim;
@@ -86,6 +107,45 @@ __global__ void __launch_bounds__(kThreads)
   const float scale2 = rsqrtf(static_cast<float>(Dh)) * kLog2e;
   const float slope2 = shape.alibi ? shape.alibi_slopes[h] * kLog2e : 0.f;
 
+  const int first_pos = step.positions[tile.first_row];
+  const int last_pos = step.positions[tile.first_row + tile.rows - 1];
+  const int window = shape.sliding_window;
+  const int key_begin = window > 0 ? max(0, first_pos - window + 1) : 0;
+  const int32_t* table = step.block_tables + step.table_offset[tile.first_row];
+
+  // Copies the 64 keys from k0 into stage `stage` (the raw stage for E4M3).
+  // Consecutive threads take consecutive 8-value chunks of one key row.
+  auto issue = [&](int k0, int stage) {
+#pragma unroll
+    for (int c = 0; c < S::kChunksPerThread; ++c) {
+      const int i = tid + c * kThreads, j = i / S::kChunksPerRow, d = (i % S::kChunksPerRow) * 8, k = k0 + j;
+      const bool valid = k <= last_pos && d < Dh;
+      const int64_t base = valid ? cache_slot(table, k, step.block_size) * kv_width + int64_t{kvh} * Dh + d : 0;
+      if constexpr (S::kWiden) {
+        cp_async8(raw(stage, 0) + j * S::kRawRow + d, keys + base, valid);
+        cp_async8(raw(stage, 1) + j * S::kRawRow + d, values + base, valid);
+      } else {
+        cp_async16(wide(stage, 0) + j * RS + d, keys + base, valid);
+        cp_async16(wide(stage, 1) + j * RS + d, values + base, valid);
+      }
+    }
+    cp_async_commit();
+  };
+  // E4M3: widens this thread's own chunks of raw stage `stage` (visible to it after its wait).
+  auto widen = [&](int stage) {
+#pragma unroll
+    for (int c = 0; c < S::kChunksPerThread; ++c) {
+      const int i = tid + c * kThreads, j = i / S::kChunksPerRow, d = (i % S::kChunksPerRow) * 8;
+#pragma unroll
+      for (int kv = 0; kv < 2; ++kv) {
+        const uint2 r = *reinterpret_cast<const uint2*>(raw(stage, kv) + j * S::kRawRow + d);
+        *reinterpret_cast<uint4*>(wide(0, kv) + j * RS + d) = widen8<T>(r);
+      }
+    }
+  };
+
+  issue(key_begin, 0);  // the first tile's copies overlap loading Q
+
   // This thread's two query rows (clamped into the tile; extra rows are not written).
   int rows[2], pos[2], lowest[2];
 #pragma unroll
@@ -93,7 +153,7 @@ __global__ void __launch_bounds__(kThreads)
     const int r = min(warp * 16 + g + 8 * i, tile.rows - 1);
     rows[i] = tile.first_row + r;
     pos[i] = step.positions[rows[i]];
-    lowest[i] = shape.sliding_window > 0 ? pos[i] - shape.sliding_window + 1 : 0;
+    lowest[i] = window > 0 ? pos[i] - window + 1 : 0;
   }
   // Q's A fragments, straight from the fp32 qkv rows.
   uint32_t qa[kDSteps][4];
@@ -107,58 +167,52 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
-  const int first_pos = step.positions[tile.first_row];
-  const int last_pos = step.positions[tile.first_row + tile.rows - 1];
-  const int key_begin = shape.sliding_window > 0 ? max(0, first_pos - shape.sliding_window + 1) : 0;
-  const int32_t* table = step.block_tables + step.table_offset[tile.first_row];
-
   float o[kDimTiles][4];
 #pragma unroll
   for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.f, 0.f};
 
-  constexpr int kChunks = D / 8;  // 16-byte chunks per key row
+  // ldmatrix row addresses: lane l names row l % 8 of matrix l / 8.
+  const int mat = lane / 8, mrow = lane % 8;
+  int stage = 0;
   for (int k0 = key_begin; k0 <= last_pos; k0 += kKeys) {
-    __syncthreads();  // the last tile is consumed
-    // Consecutive threads take consecutive keys: V^T's 16-bit stores then
-    // fill consecutive words (no bank conflicts).
-    for (int i = tid; i < kKeys * kChunks; i += kThreads) {
-      const int j = i % kKeys, d = (i / kKeys) * 8, k = k0 + j;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (k <= last_pos && d < Dh) {
-        const int64_t base = cache_slot(table, k, step.block_size) * kv_width + int64_t{kvh} * Dh + d;
-        kv = load8_as<T>(keys + base);
-        vv = load8_as<T>(values + base);
-      }
-      *reinterpret_cast<uint4*>(ks + j * KS + d) = kv;
-      const T* v8 = reinterpret_cast<const T*>(&vv);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) vt[(d + e) * VS + j] = v8[e];
+    const bool more = k0 + kKeys <= last_pos;
+    // The next tile's copies go to the stage the previous iteration finished with.
+    if (more) issue(k0 + kKeys, stage ^ 1);
+    if (more) {
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
-    __syncthreads();
+    if constexpr (S::kWiden) widen(stage);
+    __syncthreads();  // this tile is staged by every thread
+    const T* ks = wide(S::kWiden ? 0 : stage, 0);
+    const T* vs = wide(S::kWiden ? 0 : stage, 1);
 
-    // S = Q K^T for this warp's 16 rows x 64 keys.
+    // S = Q K^T for this warp's 16 rows x 64 keys; one ldmatrix.x4 gives two k-steps' B fragments.
     float s[kKeyTiles][4];
 #pragma unroll
     for (int n = 0; n < kKeyTiles; ++n) {
       s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-      const T* krow = ks + (n * 8 + g) * KS + 2 * t;
 #pragma unroll
-      for (int st = 0; st < kDSteps; ++st) {
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(krow + st * 16);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(krow + st * 16 + 8);
-        mma_m16n8k16<T>(s[n], qa[st], b0, b1);
+      for (int st = 0; st < kDSteps; st += 2) {
+        uint32_t b[4];
+        ldmatrix_x4(b, ks + (n * 8 + mrow) * RS + st * 16 + mat * 8);
+        mma_m16n8k16<T>(s[n], qa[st], b[0], b[1]);
+        mma_m16n8k16<T>(s[n], qa[st + 1], b[2], b[3]);
       }
     }
-    // Masks, ALiBi, and the online softmax of rows g (elements 0, 1) and g + 8 (2, 3).
+    // Masks (only where some key of the tile is outside some row's window), ALiBi,
+    // and the online softmax of rows g (elements 0, 1) and g + 8 (2, 3).
+    const bool masked = k0 + kKeys - 1 > first_pos || (window > 0 && k0 < last_pos - window + 1);
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < kKeyTiles; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int i = e / 2, k = k0 + n * 8 + 2 * t + e % 2;
-        const bool visible = k <= pos[i] && k >= lowest[i];
-        s[n][e] = visible ? s[n][e] * scale2 + slope2 * static_cast<float>(k) : -INFINITY;
+        const float v = s[n][e] * scale2 + slope2 * static_cast<float>(k);
+        s[n][e] = !masked || (k <= pos[i] && k >= lowest[i]) ? v : -INFINITY;
         tile_max[i] = fmaxf(tile_max[i], s[n][e]);
       }
     }
@@ -194,20 +248,23 @@ __global__ void __launch_bounds__(kThreads)
       o[n][0] *= correction[0], o[n][1] *= correction[0];
       o[n][2] *= correction[1], o[n][3] *= correction[1];
     }
-    // O += P V: P's A fragments are S's accumulators (keys 16kt.. of n-tiles 2kt and 2kt + 1).
+    // O += P V: P's A fragments are S's accumulators (keys 16kt.. of n-tiles 2kt and 2kt + 1);
+    // one ldmatrix.x4.trans gives the B fragments of two dim tiles (matrix m: keys +8(m%2), dims +8(m/2)).
 #pragma unroll
     for (int kt = 0; kt < kKeys / 16; ++kt) {
       const uint32_t pa[4] = {pack2<T>(s[2 * kt][0], s[2 * kt][1]), pack2<T>(s[2 * kt][2], s[2 * kt][3]),
                               pack2<T>(s[2 * kt + 1][0], s[2 * kt + 1][1]),
                               pack2<T>(s[2 * kt + 1][2], s[2 * kt + 1][3])};
 #pragma unroll
-      for (int n = 0; n < kDimTiles; ++n) {
-        const T* vrow = vt + (n * 8 + g) * VS + kt * 16 + 2 * t;
-        const uint32_t b0 = *reinterpret_cast<const uint32_t*>(vrow);
-        const uint32_t b1 = *reinterpret_cast<const uint32_t*>(vrow + 8);
-        mma_m16n8k16<T>(o[n], pa, b0, b1);
+      for (int n = 0; n < kDimTiles; n += 2) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, vs + (kt * 16 + (mat % 2) * 8 + mrow) * RS + (n + mat / 2) * 8);
+        mma_m16n8k16<T>(o[n], pa, b[0], b[1]);
+        mma_m16n8k16<T>(o[n + 1], pa, b[2], b[3]);
       }
     }
+    __syncthreads();  // every warp is done with this stage before it is refilled (or rewidened)
+    stage ^= 1;
   }
 
 #pragma unroll
@@ -227,7 +284,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, typename C, int D>
 void launch(const float* qkv, const AttentionShape& shape, const StepRows& step, const QueryTile* tiles, int num_tiles,
             const C* keys, const C* values, float* out, cudaStream_t stream) {
-  constexpr std::size_t bytes = shared_bytes<D>();
+  constexpr std::size_t bytes = Staging<C, D>::kBytes;
   static const bool raised = allow_shared_memory(prefill_attention_mma_kernel<T, C, D>, bytes,
                                                  "cudaFuncSetAttribute (prefill attention, tensor cores)");
   (void)raised;
