@@ -129,6 +129,31 @@ __device__ __forceinline__ int64_t cache_slot(const int32_t* table, int pos, int
   return int64_t{table[pos / block_size]} * block_size + pos % block_size;
 }
 
+// cache_slot without an integer division a call, for kernels that look up
+// many keys: q = floor(pos * m / 2^32) with m = ceil(2^32 / block_size) is
+// exact while pos * (m * block_size - 2^32) < 2^32, i.e. for every pos below
+// 2^32 / block_size (positions stay far below 2^22, block sizes below 2^10).
+// Slots fit 32 bits (a cache holds fewer than 2^31 of them).
+struct SlotFinder {
+  const int32_t* table;
+  int block_size;
+  uint32_t magic;  // 0: block_size 1, where q = pos
+  __device__ SlotFinder(const int32_t* t, int size)
+      : table(t), block_size(size), magic(size > 1 ? 0xffffffffu / static_cast<uint32_t>(size) + 1u : 0u) {}
+  __device__ __forceinline__ int operator()(int pos) const {
+    const int q = magic ? static_cast<int>(__umulhi(static_cast<uint32_t>(pos), magic)) : pos;
+    return table[q] * block_size + (pos - q * block_size);
+  }
+};
+
+// 2^x in one MUFU instruction (exp2f adds a range fix-up for results below
+// 2^-126, which a softmax weight may flush to 0); 2^-inf = 0.
+__device__ __forceinline__ float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // A kernel takes more than 48 KiB of dynamic shared memory only once asked to.
 template <typename Kernel>
 bool allow_shared_memory(Kernel kernel, std::size_t bytes, const char* what) {

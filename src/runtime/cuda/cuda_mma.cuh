@@ -49,18 +49,19 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // Asynchronous global -> shared copies (sm_80+). src-size 0 fills the
 // destination with zeros: keys past the end must read as 0 (P = 0 meets V = 0,
 // not garbage that could be NaN).
-__device__ __forceinline__ void cp_async16(void* shared, const void* global, bool valid) {
+__device__ __forceinline__ void cp_async16(uint32_t shared, const void* global, bool valid) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const auto s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global), "r"(valid ? 16 : 0));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(shared), "l"(global), "r"(valid ? 16 : 0));
 #else
   (void)shared, (void)global, (void)valid;
 #endif
 }
-__device__ __forceinline__ void cp_async8(void* shared, const void* global, bool valid) {
+__device__ __forceinline__ void cp_async16(void* shared, const void* global, bool valid) {
+  cp_async16(static_cast<uint32_t>(__cvta_generic_to_shared(shared)), global, valid);
+}
+__device__ __forceinline__ void cp_async8(uint32_t shared, const void* global, bool valid) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const auto s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(s), "l"(global), "r"(valid ? 8 : 0));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;\n" ::"r"(shared), "l"(global), "r"(valid ? 8 : 0));
 #else
   (void)shared, (void)global, (void)valid;
 #endif
@@ -79,29 +80,29 @@ __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
-// Four 8x8 matrices of 16-bit values from shared memory, lanes 8m..8m+7
-// naming matrix m's row addresses (16 bytes each). Without .trans lane l gets
-// row l/4, columns 2(l%4)..+1 of each matrix (an m16n8k16 B fragment when
-// rows are n and columns k); with .trans, rows 2(l%4)..+1 of column l/4
-// (the B fragment when rows are k).
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* row) {
+// Four 8x8 matrices of 16-bit values from shared memory (a shared-space
+// address: the caller converts its base once, and the constant offsets of an
+// unrolled loop become immediates), lanes 8m..8m+7 naming matrix m's row
+// addresses (16 bytes each). Without .trans lane l gets row l/4, columns
+// 2(l%4)..+1 of each matrix (an m16n8k16 B fragment when rows are n and
+// columns k); with .trans, rows 2(l%4)..+1 of column l/4 (the B fragment
+// when rows are k).
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t shared) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const auto s = static_cast<unsigned>(__cvta_generic_to_shared(row));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(s));
+               : "r"(shared));
 #else
-  (void)row, r[0] = r[1] = r[2] = r[3] = 0;
+  (void)shared, r[0] = r[1] = r[2] = r[3] = 0;
 #endif
 }
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* row) {
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t shared) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const auto s = static_cast<unsigned>(__cvta_generic_to_shared(row));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(s));
+               : "r"(shared));
 #else
-  (void)row, r[0] = r[1] = r[2] = r[3] = 0;
+  (void)shared, r[0] = r[1] = r[2] = r[3] = 0;
 #endif
 }
 

@@ -91,10 +91,11 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
   constexpr int kDimTiles = D / 8;      // n8 tiles of O
   extern __shared__ __align__(16) unsigned char smem_raw[];
   // 16-bit stages [stage][K | V][key][RS]; then, for E4M3 caches, raw stages [stage][K | V][key][kRawRow].
-  auto wide = [&](int stage, int kv) { return reinterpret_cast<T*>(smem_raw + (stage * 2 + kv) * S::kTile); };
-  auto raw = [&](int stage, int kv) {
-    return smem_raw + S::kWideStages * 2 * S::kTile + (stage * 2 + kv) * S::kRawTile;
-  };
+  // Shared-space byte addresses (cp.async and ldmatrix take them) and generic pointers (the widening pass).
+  const auto smem = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  constexpr int kRawBase = S::kWideStages * 2 * S::kTile;
+  auto wide_at = [&](int stage, int kv) { return smem + (stage * 2 + kv) * S::kTile; };
+  auto raw_at = [&](int stage, int kv) { return smem + kRawBase + (stage * 2 + kv) * S::kRawTile; };
 
   const int h = blockIdx.x;
   const QueryTile tile = tiles[gridDim.y - 1 - blockIdx.y];
@@ -105,41 +106,53 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
   const int64_t width = q_width + 2 * kv_width;
   const int kvh = h / (shape.num_heads / shape.num_kv_heads);
   const float scale2 = rsqrtf(static_cast<float>(Dh)) * kLog2e;
-  const float slope2 = shape.alibi ? shape.alibi_slopes[h] * kLog2e : 0.f;
+  const bool alibi = shape.alibi;
+  const float slope2 = alibi ? shape.alibi_slopes[h] * kLog2e : 0.f;
+  const float score_scale = alibi ? 1.f : scale2;  // what the softmax still multiplies raw scores by
 
   const int first_pos = step.positions[tile.first_row];
   const int last_pos = step.positions[tile.first_row + tile.rows - 1];
   const int window = shape.sliding_window;
   const int key_begin = window > 0 ? max(0, first_pos - window + 1) : 0;
-  const int32_t* table = step.block_tables + step.table_offset[tile.first_row];
+  const SlotFinder slot_of(step.block_tables + step.table_offset[tile.first_row], step.block_size);
 
   // Copies the 64 keys from k0 into stage `stage` (the raw stage for E4M3).
   // Consecutive threads take consecutive 8-value chunks of one key row.
+  // Per thread, every chunk has the same dims (d) and keys kRowsPerPass apart.
+  constexpr int kRowsPerPass = kThreads / S::kChunksPerRow;
+  const int first_key = tid / S::kChunksPerRow, d = (tid % S::kChunksPerRow) * 8;
+  const bool dims_valid = d < Dh;
+  // Past the head's dims the address stays inside its row (src-size 0 reads nothing there anyway).
+  const int col = kvh * Dh + min(d, Dh - 8);
+  const int stage_at = S::kWiden ? first_key * S::kRawRow + d : (first_key * RS + d) * 2;
   auto issue = [&](int k0, int stage) {
 #pragma unroll
     for (int c = 0; c < S::kChunksPerThread; ++c) {
-      const int i = tid + c * kThreads, j = i / S::kChunksPerRow, d = (i % S::kChunksPerRow) * 8, k = k0 + j;
-      const bool valid = k <= last_pos && d < Dh;
-      const int64_t base = valid ? cache_slot(table, k, step.block_size) * kv_width + int64_t{kvh} * Dh + d : 0;
+      const int k = k0 + first_key + c * kRowsPerPass;
+      const bool valid = dims_valid && k <= last_pos;
+      const int64_t at = int64_t{slot_of(min(k, last_pos))} * kv_width + col;  // keys past the end read as 0
       if constexpr (S::kWiden) {
-        cp_async8(raw(stage, 0) + j * S::kRawRow + d, keys + base, valid);
-        cp_async8(raw(stage, 1) + j * S::kRawRow + d, values + base, valid);
+        const uint32_t dst = raw_at(stage, 0) + stage_at + c * kRowsPerPass * S::kRawRow;
+        cp_async8(dst, keys + at, valid);
+        cp_async8(dst + S::kRawTile, values + at, valid);
       } else {
-        cp_async16(wide(stage, 0) + j * RS + d, keys + base, valid);
-        cp_async16(wide(stage, 1) + j * RS + d, values + base, valid);
+        const uint32_t dst = wide_at(stage, 0) + stage_at + c * kRowsPerPass * RS * 2;
+        cp_async16(dst, keys + at, valid);
+        cp_async16(dst + S::kTile, values + at, valid);
       }
     }
     cp_async_commit();
   };
   // E4M3: widens this thread's own chunks of raw stage `stage` (visible to it after its wait).
   auto widen = [&](int stage) {
+    const unsigned char* raw = smem_raw + kRawBase + stage * 2 * S::kRawTile + first_key * S::kRawRow + d;
+    unsigned char* wide = smem_raw + (first_key * RS + d) * 2;
 #pragma unroll
     for (int c = 0; c < S::kChunksPerThread; ++c) {
-      const int i = tid + c * kThreads, j = i / S::kChunksPerRow, d = (i % S::kChunksPerRow) * 8;
 #pragma unroll
       for (int kv = 0; kv < 2; ++kv) {
-        const uint2 r = *reinterpret_cast<const uint2*>(raw(stage, kv) + j * S::kRawRow + d);
-        *reinterpret_cast<uint4*>(wide(0, kv) + j * RS + d) = widen8<T>(r);
+        const uint2 r = *reinterpret_cast<const uint2*>(raw + kv * S::kRawTile + c * kRowsPerPass * S::kRawRow);
+        *reinterpret_cast<uint4*>(wide + kv * S::kTile + c * kRowsPerPass * RS * 2) = widen8<T>(r);
       }
     }
   };
@@ -174,6 +187,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
 
   // ldmatrix row addresses: lane l names row l % 8 of matrix l / 8.
   const int mat = lane / 8, mrow = lane % 8;
+  // This lane's row within the K tile's x4 (matrix m: dims +8m) and the V tile's (keys +8(m%2), dims +8(m/2)).
+  const int k_lane = (mrow * RS + mat * 8) * 2, v_lane = (((mat % 2) * 8 + mrow) * RS + (mat / 2) * 8) * 2;
   int stage = 0;
   for (int k0 = key_begin; k0 <= last_pos; k0 += kKeys) {
     const bool more = k0 + kKeys <= last_pos;
@@ -186,8 +201,8 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
     }
     if constexpr (S::kWiden) widen(stage);
     __syncthreads();  // this tile is staged by every thread
-    const T* ks = wide(S::kWiden ? 0 : stage, 0);
-    const T* vs = wide(S::kWiden ? 0 : stage, 1);
+    const uint32_t ks = wide_at(S::kWiden ? 0 : stage, 0) + k_lane;
+    const uint32_t vs = wide_at(S::kWiden ? 0 : stage, 1) + v_lane;
 
     // S = Q K^T for this warp's 16 rows x 64 keys; one ldmatrix.x4 gives two k-steps' B fragments.
     float s[kKeyTiles][4];
@@ -197,33 +212,43 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
 #pragma unroll
       for (int st = 0; st < kDSteps; st += 2) {
         uint32_t b[4];
-        ldmatrix_x4(b, ks + (n * 8 + mrow) * RS + st * 16 + mat * 8);
+        ldmatrix_x4(b, ks + ((n * 8) * RS + st * 16) * 2);
         mma_m16n8k16<T>(s[n], qa[st], b[0], b[1]);
         mma_m16n8k16<T>(s[n], qa[st + 1], b[2], b[3]);
       }
     }
-    // Masks (only where some key of the tile is outside some row's window), ALiBi,
-    // and the online softmax of rows g (elements 0, 1) and g + 8 (2, 3).
+    // Masks (only where some key of the tile is outside some row's window) and
+    // ALiBi on the raw scores; the scale 1/sqrt(D) * log2(e) is folded into
+    // exp2's argument (one FMA an element) unless ALiBi's bias needs it first.
+    // Row g's elements are 0 and 1, row g + 8's 2 and 3.
     const bool masked = k0 + kKeys - 1 > first_pos || (window > 0 && k0 < last_pos - window + 1);
+    if (masked || alibi) {
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int i = e / 2, k = k0 + n * 8 + 2 * t + e % 2;
+          const float v = alibi ? s[n][e] * scale2 + slope2 * static_cast<float>(k) : s[n][e];
+          s[n][e] = !masked || (k <= pos[i] && k >= lowest[i]) ? v : -INFINITY;
+        }
+      }
+    }
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < kKeyTiles; ++n) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int i = e / 2, k = k0 + n * 8 + 2 * t + e % 2;
-        const float v = s[n][e] * scale2 + slope2 * static_cast<float>(k);
-        s[n][e] = !masked || (k <= pos[i] && k >= lowest[i]) ? v : -INFINITY;
-        tile_max[i] = fmaxf(tile_max[i], s[n][e]);
-      }
+      tile_max[0] = fmaxf(tile_max[0], fmaxf(s[n][0], s[n][1]));
+      tile_max[1] = fmaxf(tile_max[1], fmaxf(s[n][2], s[n][3]));
     }
-    float correction[2];
+    float correction[2], shift[2];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       tile_max[i] = fmaxf(tile_max[i], __shfl_xor_sync(0xffffffffu, tile_max[i], 1));
       tile_max[i] = fmaxf(tile_max[i], __shfl_xor_sync(0xffffffffu, tile_max[i], 2));
       const float new_max = fmaxf(row_max[i], tile_max[i]);
-      // A row may see no key of this tile yet (sliding window): nothing to rescale.
-      correction[i] = new_max == -INFINITY ? 1.f : exp2f(row_max[i] - new_max);
+      // A row may see no key yet (sliding window): nothing to rescale, and a
+      // finite shift keeps exp2(-inf - shift) = 0 rather than NaN.
+      correction[i] = new_max == -INFINITY ? 1.f : exp2_approx((row_max[i] - new_max) * score_scale);
+      shift[i] = new_max == -INFINITY ? 0.f : new_max * score_scale;
       row_max[i] = new_max;
     }
     float tile_sum[2] = {0.f, 0.f};
@@ -232,7 +257,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int i = e / 2;
-        const float p = s[n][e] == -INFINITY ? 0.f : exp2f(s[n][e] - row_max[i]);
+        const float p = exp2_approx(fmaf(s[n][e], score_scale, -shift[i]));
         s[n][e] = p;
         tile_sum[i] += p;
       }
@@ -258,7 +283,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
 #pragma unroll
       for (int n = 0; n < kDimTiles; n += 2) {
         uint32_t b[4];
-        ldmatrix_x4_trans(b, vs + (kt * 16 + (mat % 2) * 8 + mrow) * RS + (n + mat / 2) * 8);
+        ldmatrix_x4_trans(b, vs + ((kt * 16) * RS + n * 8) * 2);
         mma_m16n8k16<T>(o[n], pa, b[0], b[1]);
         mma_m16n8k16<T>(o[n + 1], pa, b[2], b[3]);
       }
