@@ -2,9 +2,6 @@
 // The cache holds fp32, fp16, bf16 or E4M3 (FP8 KV: values stored unscaled,
 // rounded to nearest even and saturating at +-448, read back exactly).
 //
-// rope_kv_write applies rotary embeddings and stores the step's K and V at each
-// row's slot (block table entry of its position).
-//
 // attention (decode rows: one query each) is split over the sequence, as
 // flash-decoding: a block takes one partition of a row's keys for one KV head
 // and the q heads that share it (up to 4 per block), so K and V are read once
@@ -38,49 +35,6 @@ namespace {
 
 constexpr int kWarps = 8;
 constexpr int kMaxHeadDim = 256;
-
-__device__ __forceinline__ int64_t slot_of(const StepRows& step, int row, int pos) {
-  return cache_slot(step.block_tables + step.table_offset[row], pos, step.block_size);
-}
-
-// Work items of one row: q rotation pairs, k rotation pairs, k dims past the
-// rotary ones, V elements.
-template <typename KV>
-__global__ void rope_kv_write_kernel(float* qkv, AttentionShape shape, StepRows step, Rotary rotary, KV* keys,
-                                     KV* values) {
-  const int row = blockIdx.y;
-  const int D = shape.head_dim, half = rotary.half, hq = shape.num_heads, hk = shape.num_kv_heads;
-  const int q_width = hq * D, kv_width = hk * D;
-  const int q_pairs = hq * half, k_pairs = hk * half, k_rest = hk * (D - 2 * half);
-  const int item = blockIdx.x * blockDim.x + threadIdx.x;
-  if (item >= q_pairs + k_pairs + k_rest + kv_width) return;
-  float* x = qkv + int64_t{row} * (q_width + 2 * kv_width);
-  const int pos = step.positions[row];
-  const int64_t at = slot_of(step, row, pos) * kv_width;
-  if (item < q_pairs + k_pairs) {
-    const int h = item / half, i = item % half;  // h < hq: a q head, else a k head
-    float* v = x + h * D;
-    const int a = rotary.neox ? i : 2 * i, b = rotary.neox ? i + half : 2 * i + 1;
-    const float c = rotary.cos[int64_t{pos} * half + i], s = rotary.sin[int64_t{pos} * half + i];
-    const float x0 = v[a], x1 = v[b];
-    const float r0 = x0 * c - x1 * s, r1 = x1 * c + x0 * s;
-    if (h < hq) {
-      v[a] = r0;
-      v[b] = r1;
-    } else {
-      const int64_t k = at + (h - hq) * D;
-      keys[k + a] = from_float<KV>(r0);
-      keys[k + b] = from_float<KV>(r1);
-    }
-  } else if (item < q_pairs + k_pairs + k_rest) {
-    const int j = item - q_pairs - k_pairs, rest = D - 2 * half;
-    const int h = j / rest, d = 2 * half + j % rest;
-    keys[at + h * D + d] = from_float<KV>(x[q_width + h * D + d]);
-  } else {
-    const int j = item - q_pairs - k_pairs - k_rest;
-    values[at + j] = from_float<KV>(x[q_width + kv_width + j]);
-  }
-}
 
 // A lane's DPL consecutive head dimensions of one cached K or V row, as fp32:
 // one vector load when the row splits evenly into lanes (head_dim % DPL == 0).
@@ -662,20 +616,6 @@ void merge_attention_partitions(const AttentionShape& shape, const StepRows& ste
   merge_partitions_kernel<<<grid, kMergeThreads, 0, stream>>>(shape, step, row_list, partition, partitions, workspace,
                                                               out);
   check_launch("attention (merge)");
-}
-
-void rope_kv_write(float* qkv, const AttentionShape& shape, const StepRows& step, const Rotary& rotary, void* keys,
-                   void* values, DType kv_dtype, cudaStream_t stream) {
-  check_shape(shape);
-  const int items = (shape.num_heads + shape.num_kv_heads) * rotary.half +
-                    shape.num_kv_heads * (shape.head_dim - 2 * rotary.half) + shape.num_kv_heads * shape.head_dim;
-  const dim3 grid(blocks_for(items, 256), static_cast<unsigned>(shape.rows));
-  dispatch_stored_dtype(kv_dtype, [&](auto t) {
-    using T = decltype(t);
-    rope_kv_write_kernel<T>
-        <<<grid, 256, 0, stream>>>(qkv, shape, step, rotary, static_cast<T*>(keys), static_cast<T*>(values));
-  });
-  check_launch("rope_kv_write");
 }
 
 void attention_per_head(const float* qkv, const AttentionShape& shape, const StepRows& step, const int32_t* row_list,

@@ -112,8 +112,9 @@ struct Rotary {
 
 // One pass over each row's qkv: rotates its q heads in place and its k heads
 // into the paged cache of one layer ([slot][kv_head][head_dim] of `kv_dtype`),
-// with V copied beside them. Every element is its own thread: decode's single
-// row still spreads over the GPU.
+// with V copied beside them. A thread takes 4 rotation pairs in 16-byte loads
+// (neox-style rotation over whole heads) or one pair or value (other layouts),
+// so decode's single row still spreads over the GPU.
 void rope_kv_write(float* qkv, const AttentionShape& shape, const StepRows& step, const Rotary& rotary, void* keys,
                    void* values, DType kv_dtype, cudaStream_t stream);
 // Causal attention of each listed row's q heads over its sequence's cached keys
