@@ -37,6 +37,7 @@ pack() {
     while read -r lib; do cp -L "$lib" .carry/lib/; done
   cp -r ../shared/fixtures/models .carry/fixtures
   cp ../shared/bench/*.py .carry/bench/
+  cp bench/sdpa_peer.py .carry/bench/  # the prefill attention's peer (bench/fp8_prefill.sh)
   # 40 KB of the demo model's training corpus (bench/fp8_perplexity.sh), where
   # Debian's fortunes are installed to make it from.
   if [ -d /usr/share/games/fortunes ] && python3 demo/make_corpus.py /tmp/kiln-demo-corpus.txt > /dev/null; then
