@@ -138,7 +138,7 @@ fs::path fetch_prefix_cached(S3Client& client, const S3Uri& uri, const fs::path&
       if (std::getline(recorded, etag) && etag == o.etag) return;  // finished by an earlier attempt
     }
     fs::create_directories(dest.parent_path());
-    download_file(client, S3Uri{uri.bucket, o.key}, dest, options, o.size);
+    download_file(client, S3Uri{uri.bucket, o.key}, dest, options, o.size, o.etag);
     // A single-part object's ETag is the MD5 of its bytes: check it.
     if (o.etag.size() == 32 && o.etag.find('-') == std::string::npos) {
       const std::string md5 = md5_hex(dest);

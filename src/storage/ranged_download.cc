@@ -72,7 +72,8 @@ class PartialFile {
 }  // namespace
 
 int64_t download_file(S3Client& client, const S3Uri& source, const std::filesystem::path& destination,
-                      const TransferOptions& options, std::optional<int64_t> known_size) {
+                      const TransferOptions& options, std::optional<int64_t> known_size, const std::string& etag) {
+  std::string expected = etag;
   if (!known_size) {
     const std::optional<ObjectInfo> info = client.head_object(source);
     if (!info) {
@@ -82,6 +83,7 @@ int64_t download_file(S3Client& client, const S3Uri& source, const std::filesyst
       throw_error("s3: ", source.str(), " does not exist");
     }
     known_size = info->size;
+    expected = info->etag;
   }
   const int64_t size = *known_size;
   if (destination.has_parent_path()) std::filesystem::create_directories(destination.parent_path());
@@ -96,7 +98,7 @@ int64_t download_file(S3Client& client, const S3Uri& source, const std::filesyst
     parallel_tasks(chunks, options.part_concurrency, [&](int64_t i) {
       const int64_t offset = i * chunk;
       const int64_t length = std::min(chunk, size - offset);
-      client.get_object_range_to_fd(source, offset, length, partial.fd(), offset);
+      client.get_object_range_to_fd(source, offset, length, partial.fd(), offset, expected);
       if (options.on_bytes) options.on_bytes(length);
     });
   }

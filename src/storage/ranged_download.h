@@ -13,9 +13,13 @@
 
 namespace kiln::storage {
 
-// `known_size` (from a listing) saves the HEAD request. Returns the bytes written.
+// `known_size` (from a listing, with the listing's `etag`) saves the HEAD
+// request. Every ranged GET asks for that ETag (If-Match), so an object
+// overwritten mid-download fails the download instead of splicing two
+// versions' bytes into one file. Returns the bytes written.
 int64_t download_file(S3Client& client, const S3Uri& source, const std::filesystem::path& destination,
-                      const TransferOptions& options, std::optional<int64_t> known_size = std::nullopt);
+                      const TransferOptions& options, std::optional<int64_t> known_size = std::nullopt,
+                      const std::string& etag = {});
 
 // Removes the temporary files in `dir` (not below it) of downloads whose
 // process no longer runs. Returns how many it removed.

@@ -191,13 +191,15 @@ std::string S3Client::get_object(const S3Uri& uri) {
   return execute(Call{.method = "GET", .bucket = uri.bucket, .key = uri.key}).body;
 }
 
-void S3Client::get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t length, int fd, int64_t file_offset) {
+void S3Client::get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t length, int fd, int64_t file_offset,
+                                      const std::string& if_match) {
   int64_t done = 0;  // bytes of the range already in the file
   RetrySchedule schedule(retry_);
   auto first_sent = std::chrono::steady_clock::now();
   for (;;) {
     Call c{.method = "GET", .bucket = uri.bucket, .key = uri.key};
     c.headers.emplace_back("range", concat("bytes=", begin + done, "-", begin + length - 1));
+    if (!if_match.empty()) c.headers.emplace_back("if-match", concat("\"", if_match, "\""));
     c.sink_fd = fd;
     c.sink_offset = file_offset + done;
     c.sink_limit = length - done;
@@ -209,6 +211,11 @@ void S3Client::get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t l
     const bool ok = r.status >= 200 && r.status < 300;
     if (done == length && (ok || r.status == 0)) return;
     std::string code;
+    if (r.status == 412) {
+      throw S3Error(concat("s3: ", uri.str(), " changed while it was being downloaded (its ETag is no longer ",
+                           if_match, "): download it again"),
+                    412, "ObjectChanged");
+    }
     if (!ok) {
       code = xml_text(r.body, "Code").value_or("");
       if (!retryable(r, code)) fail(c, r, schedule.attempts() + 1, first_sent);

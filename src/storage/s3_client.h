@@ -53,8 +53,11 @@ class S3Client {
   std::string get_object(const S3Uri& uri);
   // Writes bytes [begin, begin+length) of the object to fd at file_offset;
   // throws unless exactly `length` bytes arrived. A connection cut mid-body is
-  // resumed from the first missing byte, not from `begin`.
-  void get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t length, int fd, int64_t file_offset);
+  // resumed from the first missing byte, not from `begin`. With `if_match`
+  // (an ETag) every request carries If-Match: the object changing under a
+  // download (S3's 412) throws S3Error "ObjectChanged", never retried.
+  void get_object_range_to_fd(const S3Uri& uri, int64_t begin, int64_t length, int fd, int64_t file_offset,
+                              const std::string& if_match = {});
   void put_object(const S3Uri& uri, std::string_view body);
   void put_object_from_fd(const S3Uri& uri, int fd, int64_t offset, int64_t length);
   void delete_object(const S3Uri& uri);

@@ -32,10 +32,12 @@ fs::path local_path_for(const fs::path& root, const std::string& relative_key) {
 
 bool is_manifest(const std::string& relative) { return fs::path(relative).filename() == kEngineManifest; }
 
-// One file of a tree copy: its relative path, and its size when known.
+// One file of a tree copy: its relative path, its size when known, and (a
+// download's) the ETag the listing gave, which every range must still match.
 struct Item {
   std::string relative;
   int64_t size = 0;
+  std::string etag;
 };
 
 // Copies `items` with `copy_one`, every manifest after all the others; a
@@ -86,7 +88,7 @@ TransferSummary upload_tree(S3Client& client, const fs::path& source, const S3Ur
   for (const auto& entry : fs::recursive_directory_iterator(source)) {
     if (!entry.is_regular_file()) continue;
     items.push_back(
-        Item{entry.path().lexically_relative(source).generic_string(), static_cast<int64_t>(entry.file_size())});
+        Item{entry.path().lexically_relative(source).generic_string(), static_cast<int64_t>(entry.file_size()), {}});
   }
   // An old manifest at the destination goes before any new blob arrives.
   for (const Item& item : items) {
@@ -120,7 +122,7 @@ TransferSummary download_tree(S3Client& client, const S3Uri& source, const fs::p
   for (const ObjectInfo& o : objects) {
     const std::string relative = o.key.substr(prefix.size());
     directories.insert(local_path_for(destination, relative).parent_path());
-    items.push_back(Item{relative, o.size});
+    items.push_back(Item{relative, o.size, o.etag});
   }
   fs::create_directories(destination);
   for (const fs::path& dir : directories) remove_stale_partials(dir);
@@ -136,7 +138,7 @@ TransferSummary download_tree(S3Client& client, const S3Uri& source, const fs::p
   const int64_t bytes =
       copy_manifest_last(items, options.file_concurrency, "download", destination.string(), [&](const Item& item) {
         return download_file(client, S3Uri{source.bucket, prefix + item.relative},
-                             local_path_for(destination, item.relative), options, item.size);
+                             local_path_for(destination, item.relative), options, item.size, item.etag);
       });
   return TransferSummary{static_cast<int64_t>(items.size()), bytes, seconds_since(start)};
 }

@@ -82,6 +82,39 @@ TEST(S3ClientTest, MissingBucketAndMissingKeyAreNamed) {
   EXPECT_NE(e.find("NoSuchBucket"), std::string::npos) << e;
 }
 
+// An object overwritten between its listing and its ranged GETs: every GET
+// carries the listing's ETag (If-Match), the server answers 412, and the
+// download fails naming the object, never splicing two versions' bytes.
+TEST(S3ClientTest, AnObjectChangedUnderADownloadFailsInsteadOfSplicing) {
+  MotoServer server;
+  S3Client client(test::test_settings(server.endpoint()), test::fast_retries());
+  client.create_bucket("kiln-test");
+  const S3Uri uri = S3Uri::parse("s3://kiln-test/rank0.bin");
+  client.put_object(uri, test::random_bytes(300000, 1));
+  const auto listed = client.head_object(uri);
+  ASSERT_TRUE(listed.has_value());
+  const std::string replacement = test::random_bytes(300000, 2);  // same size, other bytes
+  client.put_object(uri, replacement);
+
+  test::TempDir dir;
+  TransferOptions options;
+  options.multipart_threshold = 100000;
+  options.part_size = 100000;
+  const std::string e =
+      error_of([&] { download_file(client, uri, dir / "rank0.bin", options, listed->size, listed->etag); });
+  EXPECT_NE(e.find("s3://kiln-test/rank0.bin changed while it was being downloaded"), std::string::npos) << e;
+  EXPECT_NE(e.find(listed->etag), std::string::npos) << e;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "a failed download left a file behind";
+  EXPECT_EQ(client.retries(), 0) << "a changed object is not retried";
+
+  // The current ETag (a download without a listing HEADs for it) gets the new bytes.
+  EXPECT_EQ(download_file(client, uri, dir / "rank0.bin", options), 300000);
+  EXPECT_TRUE(test::read_bytes(dir / "rank0.bin") == replacement);
+  const auto current = client.head_object(uri);
+  ASSERT_TRUE(current.has_value());
+  EXPECT_EQ(download_file(client, uri, dir / "again.bin", options, current->size, current->etag), 300000);
+}
+
 TEST(S3ClientTest, WrongCredentialsNameTheirSource) {
   // moto checks access keys once INITIAL_NO_AUTH_ACTION_COUNT requests have passed: 0 means all.
   MotoServer server(std::vector<std::pair<std::string, std::string>>{{"INITIAL_NO_AUTH_ACTION_COUNT", "0"}});
