@@ -145,7 +145,12 @@ void EngineService::loop() {
     });
     if (!scheduler_->idle()) {
       try {
-        for (const auto& e : scheduler_->step()) {
+        const std::vector<runtime::TokenEvent> events = scheduler_->step();
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          stats_.tokens += static_cast<int64_t>(events.size());
+        }
+        for (const auto& e : events) {
           auto it = std::find_if(active_.begin(), active_.end(), [&](const auto& j) { return j->id() == e.id; });
           if (it == active_.end()) continue;
           (*it)->push(e.token, e.logprob, e.finished, e.finish_reason);

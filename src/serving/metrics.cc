@@ -64,6 +64,8 @@ std::string Metrics::render(const EngineStats& engine, int64_t max_batch_size) c
     << "kiln_prompt_tokens_total " << prompt_tokens_ << '\n'
     << "# HELP kiln_generated_tokens_total Tokens generated.\n# TYPE kiln_generated_tokens_total counter\n"
     << "kiln_generated_tokens_total " << generated_tokens_ << '\n'
+    << "# HELP kiln_engine_tokens_total Tokens the engine generated, with those of requests whose clients left.\n"
+    << "# TYPE kiln_engine_tokens_total counter\nkiln_engine_tokens_total " << engine.tokens << '\n'
     << "# HELP kiln_batch_occupancy Running sequences over max_rolling_batch_size.\n"
     << "# TYPE kiln_batch_occupancy gauge\nkiln_batch_occupancy "
     << (max_batch_size ? static_cast<double>(engine.running) / static_cast<double>(max_batch_size) : 0) << '\n'

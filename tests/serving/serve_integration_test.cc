@@ -428,16 +428,18 @@ double metric_value(const std::string& metrics, const std::string& name) {
 
 // Greedy on " ha" x 30 the demo model runs all 450 new tokens (about 0.9 s
 // alone on a CPU core). A client that leaves after its first token line: the
-// server must notice (the tokens it streamed, which /metrics counts, stay far
-// below 450) and the running batch must empty. (That the slot is freed at
-// once rather than at the natural end is not separable here without timing.)
+// server must notice (the tokens it streamed stay far below 450) and end the
+// sequence in the engine (the tokens the engine generated, too).
 TEST_F(ServeTest, ClientDisconnectFreesTheSlot) {
   std::string ha;
   for (int i = 0; i < 30; ++i) ha += " ha";
   const std::string body =
       nlohmann::json{{"inputs", ha}, {"parameters", {{"max_new_tokens", 450}}}, {"stream", true}}.dump();
-  const double before = metric_value(run_curl(server_->url("/metrics")).output, "kiln_generated_tokens_total");
+  const std::string at_start = run_curl(server_->url("/metrics")).output;
+  const double before = metric_value(at_start, "kiln_generated_tokens_total");
+  const double engine_before = metric_value(at_start, "kiln_engine_tokens_total");
   ASSERT_GE(before, 0);
+  ASSERT_GE(engine_before, 0);
   {
     testing::RawConnection connection(server_->port());
     ASSERT_TRUE(
@@ -458,7 +460,10 @@ TEST_F(ServeTest, ClientDisconnectFreesTheSlot) {
   ASSERT_THAT(metrics, HasSubstr("kiln_running_sequences 0"));
   const double generated = metric_value(metrics, "kiln_generated_tokens_total") - before;
   EXPECT_GT(generated, 0);
-  EXPECT_LT(generated, 300) << "the sequence ran on after its client left";
+  EXPECT_LT(generated, 300) << "the server streamed on after its client left";
+  const double engine_generated = metric_value(metrics, "kiln_engine_tokens_total") - engine_before;
+  EXPECT_GE(engine_generated, generated);
+  EXPECT_LT(engine_generated, 300) << "the engine ran the sequence on after its client left";
 }
 
 // A client that half-closes (shutdown(SHUT_WR)) after its request still gets
