@@ -261,6 +261,35 @@ double copy_gbps(void* a, void* b, std::size_t bytes, int reps) {
   return 2.0 * static_cast<double>(bytes) / (ms * 1e-3) / 1e9;
 }
 
+// Block ids 0..blocks-1 in a shuffled order: sequences take their blocks
+// from it, so no table is contiguous.
+std::vector<int32_t> shuffled_pool(int64_t blocks, std::mt19937& rng) {
+  std::vector<int32_t> pool(static_cast<std::size_t>(blocks));
+  std::iota(pool.begin(), pool.end(), 0);
+  std::shuffle(pool.begin(), pool.end(), rng);
+  return pool;
+}
+
+// The shape both checks run, with ALiBi slopes 2^(-8 (h + 1) / H) where asked.
+AttentionShape attention_shape(int rows, int H, int HK, int D, int window, int max_context, bool alibi) {
+  AttentionShape shape;
+  shape.rows = rows;
+  shape.num_heads = H;
+  shape.num_kv_heads = HK;
+  shape.head_dim = D;
+  shape.sliding_window = window;
+  shape.max_context = max_context;
+  shape.alibi = alibi;
+  for (int h = 0; h < H && alibi; ++h) shape.alibi_slopes[h] = std::pow(2.f, -8.f * static_cast<float>(h + 1) / H);
+  return shape;
+}
+
+void free_step(const StepRows& step) {
+  cudaFree(const_cast<int32_t*>(step.positions));
+  cudaFree(const_cast<int32_t*>(step.table_offset));
+  cudaFree(const_cast<int32_t*>(step.block_tables));
+}
+
 struct Options {
   bool quick = false;
   int reps = 30;
@@ -287,24 +316,15 @@ bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* fl
   int64_t blocks = 0;
   for (int r = 0; r < total_rows; ++r) blocks += positions[r] / c.block_size + 1;
   blocks += 5;  // unused blocks in the pool
-  std::vector<int32_t> pool(static_cast<std::size_t>(blocks));
-  std::iota(pool.begin(), pool.end(), 0);
-  std::shuffle(pool.begin(), pool.end(), rng);
+  const std::vector<int32_t> pool = shuffled_pool(blocks, rng);
   std::size_t next = 0;
   for (int r = 0; r < total_rows; ++r) {
     offsets[r] = static_cast<int32_t>(tables.size());
     for (int b = 0; b <= positions[r] / c.block_size; ++b) tables.push_back(pool[next++]);
   }
 
-  AttentionShape shape;
-  shape.rows = static_cast<int>(list.size());
-  shape.num_heads = H;
-  shape.num_kv_heads = HK;
-  shape.head_dim = D;
-  shape.sliding_window = c.window;
-  shape.max_context = c.max_context;
-  shape.alibi = c.alibi;
-  for (int h = 0; h < H && c.alibi; ++h) shape.alibi_slopes[h] = std::pow(2.f, -8.f * static_cast<float>(h + 1) / H);
+  const AttentionShape shape =
+      attention_shape(static_cast<int>(list.size()), H, HK, D, c.window, c.max_context, c.alibi);
 
   const int64_t kv_elements = blocks * c.block_size * HK * D;
   const int64_t qkv_elements = int64_t{total_rows} * (H + 2 * HK) * D;
@@ -407,9 +427,7 @@ bool run_config(const Config& c, const Options& opt, std::mt19937& rng, void* fl
   cudaFree(qkv);
   for (auto& o : outs) cudaFree(o);
   cudaFree(workspace);
-  cudaFree(const_cast<int32_t*>(step.positions));
-  cudaFree(const_cast<int32_t*>(step.table_offset));
-  cudaFree(const_cast<int32_t*>(step.block_tables));
+  free_step(step);
   cudaFree(const_cast<int32_t*>(row_list));
   return ok;
 }
@@ -460,10 +478,8 @@ bool run_prefill_config(const PrefillConfig& c, const Options& opt, std::mt19937
   std::vector<cuda::QueryTile> tiles;
   int64_t blocks = 0;
   for (const int n : c.prompts) blocks += (c.cached + n - 1) / c.block_size + 1;
-  blocks += 5;
-  std::vector<int32_t> pool(static_cast<std::size_t>(blocks));
-  std::iota(pool.begin(), pool.end(), 0);
-  std::shuffle(pool.begin(), pool.end(), rng);
+  blocks += 5;  // unused blocks in the pool
+  const std::vector<int32_t> pool = shuffled_pool(blocks, rng);
   std::size_t next = 0;
   double pairs = 0;  // (query, visible key) pairs: the FLOP count's unit
   for (const int n : c.prompts) {
@@ -478,15 +494,7 @@ bool run_prefill_config(const PrefillConfig& c, const Options& opt, std::mt19937
     for (int t = 0; t < n; t += cuda::kPrefillTile) tiles.push_back({first + t, std::min(cuda::kPrefillTile, n - t)});
   }
   const int rows = static_cast<int>(positions.size());
-  AttentionShape shape;
-  shape.rows = rows;
-  shape.num_heads = H;
-  shape.num_kv_heads = HK;
-  shape.head_dim = D;
-  shape.sliding_window = c.window;
-  shape.max_context = 1 << 20;
-  shape.alibi = c.alibi;
-  for (int h = 0; h < H && c.alibi; ++h) shape.alibi_slopes[h] = std::pow(2.f, -8.f * static_cast<float>(h + 1) / H);
+  const AttentionShape shape = attention_shape(rows, H, HK, D, c.window, 1 << 20, c.alibi);
 
   const int64_t kv_elements = blocks * c.block_size * HK * D;
   const int64_t qkv_elements = int64_t{rows} * (H + 2 * HK) * D;
@@ -558,9 +566,7 @@ bool run_prefill_config(const PrefillConfig& c, const Options& opt, std::mt19937
   cudaFree(values);
   cudaFree(qkv);
   for (auto& o : outs) cudaFree(o);
-  cudaFree(const_cast<int32_t*>(step.positions));
-  cudaFree(const_cast<int32_t*>(step.table_offset));
-  cudaFree(const_cast<int32_t*>(step.block_tables));
+  free_step(step);
   cudaFree(const_cast<cuda::QueryTile*>(device_tiles));
   return ok;
 }

@@ -191,10 +191,10 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSM)
   const int k_lane = (mrow * RS + mat * 8) * 2, v_lane = (((mat % 2) * 8 + mrow) * RS + (mat / 2) * 8) * 2;
   int stage = 0;
   for (int k0 = key_begin; k0 <= last_pos; k0 += kKeys) {
-    const bool more = k0 + kKeys <= last_pos;
-    // The next tile's copies go to the stage the previous iteration finished with.
-    if (more) issue(k0 + kKeys, stage ^ 1);
-    if (more) {
+    // The next tile's copies go to the stage the previous iteration finished
+    // with; then this thread's copies of this tile are waited for.
+    if (k0 + kKeys <= last_pos) {
+      issue(k0 + kKeys, stage ^ 1);
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
