@@ -143,13 +143,11 @@ void EngineService::loop() {
     std::erase_if(active_, [&](const std::shared_ptr<Job>& j) {
       return std::find(cancelled.begin(), cancelled.end(), j->id()) != cancelled.end();
     });
+    int64_t generated = 0;  // this step's tokens, counted with the other stats below
     if (!scheduler_->idle()) {
       try {
         const std::vector<runtime::TokenEvent> events = scheduler_->step();
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          stats_.tokens += static_cast<int64_t>(events.size());
-        }
+        generated = static_cast<int64_t>(events.size());
         for (const auto& e : events) {
           auto it = std::find_if(active_.begin(), active_.end(), [&](const auto& j) { return j->id() == e.id; });
           if (it == active_.end()) continue;
@@ -171,6 +169,7 @@ void EngineService::loop() {
     stats_.waiting = static_cast<int64_t>(scheduler_->waiting());
     stats_.kv_blocks_free = graph_->kv_cache().free_blocks();
     stats_.preemptions = scheduler_->preemptions();
+    stats_.tokens += generated;
     ++stats_.steps;
     if (inbox_.empty() && active_.empty()) wake_.notify_all();  // drain() waits for this
   }
